@@ -1,0 +1,73 @@
+"""A set of notes as parallel numpy arrays: the unit every other data module speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Notes:
+    """Notes of one piece, all timing in seconds.
+
+    ``start`` and ``end`` are float64 seconds, ``pitch`` and ``velocity`` int16 MIDI values
+    (0..127 and 1..127). Arrays have equal length; order is (start, pitch, end) after :meth:`sorted`.
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    pitch: np.ndarray
+    velocity: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.start)
+        if not (len(self.end) == len(self.pitch) == len(self.velocity) == n):
+            raise ValueError("Notes arrays must have equal length")
+
+    @classmethod
+    def from_arrays(cls, start, end, pitch, velocity) -> Notes:
+        return cls(
+            np.asarray(start, dtype=np.float64),
+            np.asarray(end, dtype=np.float64),
+            np.asarray(pitch, dtype=np.int16),
+            np.asarray(velocity, dtype=np.int16),
+        )
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[int, float, float, int]]) -> Notes:
+        """Build from ``(pitch, start, end, velocity)`` rows: ``Notes.from_rows([(60, 0, .5, 80)])``."""
+        rows = list(rows)
+        if not rows:
+            return cls.empty()
+        pitch, start, end, velocity = zip(*rows)
+        return cls.from_arrays(start, end, pitch, velocity)
+
+    @classmethod
+    def empty(cls) -> Notes:
+        return cls.from_arrays([], [], [], [])
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @property
+    def duration(self) -> float:
+        """Seconds from time 0 to the last note's end."""
+        return float(self.end.max()) if len(self) else 0.0
+
+    def sorted(self) -> Notes:
+        order = np.lexsort((self.end, self.pitch, self.start))
+        return self.take(order)
+
+    def take(self, index: np.ndarray) -> Notes:
+        return Notes(self.start[index], self.end[index], self.pitch[index], self.velocity[index])
+
+    def shifted(self, seconds: float) -> Notes:
+        return Notes(self.start + seconds, self.end + seconds, self.pitch, self.velocity)
+
+    def to_rows(self) -> list[tuple[int, float, float, int]]:
+        return [
+            (int(p), float(s), float(e), int(v))
+            for p, s, e, v in zip(self.pitch, self.start, self.end, self.velocity)
+        ]
