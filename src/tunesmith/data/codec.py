@@ -225,7 +225,7 @@ class Codec:
         offset = np.empty(len(ons), dtype=np.int64)
         offset[closed] = clock[ev[valid_off]]
         final = clock[-1] if len(clock) else 0
-        limit = int(round(max_note_seconds / step))
+        limit = round(max_note_seconds / step)
         offset[~closed] = np.minimum(np.maximum(final, onset[~closed] + 1), onset[~closed] + limit)
         offset = np.maximum(offset, onset + 1)  # an off at the onset's own step still sounds 1 step
 

@@ -13,7 +13,7 @@ class Notes:
     """Notes of one piece, all timing in seconds.
 
     ``start`` and ``end`` are float64 seconds, ``pitch`` and ``velocity`` int16 MIDI values
-    (0..127 and 1..127). Arrays have equal length; order is (start, pitch, end) after :meth:`sorted`.
+    (0..127 and 1..127). Arrays have equal length; :meth:`sorted` orders by (start, pitch, end).
     """
 
     start: np.ndarray
@@ -37,7 +37,7 @@ class Notes:
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[int, float, float, int]]) -> Notes:
-        """Build from ``(pitch, start, end, velocity)`` rows: ``Notes.from_rows([(60, 0, .5, 80)])``."""
+        """Build from ``(pitch, start, end, velocity)`` rows, e.g. ``[(60, 0.0, 0.5, 80)]``."""
         rows = list(rows)
         if not rows:
             return cls.empty()

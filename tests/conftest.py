@@ -1,0 +1,42 @@
+"""Shared fixtures: real Bach chorales from music21's bundled corpus, converted to MIDI once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tunesmith.data.corpus import convert_scores, corpus_source
+
+# A fixed handful of chorales (ids are music21 corpus file names), chosen for variety in length.
+CHORALES = (
+    "bwv1.6.mxl",
+    "bwv10.7.mxl",
+    "bwv11.6.mxl",
+    "bwv13.6.mxl",
+    "bwv14.5.mxl",
+    "bwv16.6.mxl",
+    "bwv17.7.mxl",
+    "bwv18.5-lz.mxl",
+)
+
+
+@pytest.fixture(scope="session")
+def bach_midi_dir(tmp_path_factory) -> Path:
+    """A folder of eight real chorales as MIDI files, written by music21's MIDI writer."""
+    cache = tmp_path_factory.mktemp("m21cache")
+    source = corpus_source("bach", cache)
+    source.files = [f for f in source.files if f.id in CHORALES]
+    assert len(source.files) == len(CHORALES)
+    failed = convert_scores(source, workers=1)
+    assert not failed
+    out = tmp_path_factory.mktemp("bach_midi")
+    for f in source.files:
+        shutil.copy(f.path, out / (Path(f.id).stem + ".mid"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def bach_midi_files(bach_midi_dir) -> list[Path]:
+    return sorted(bach_midi_dir.glob("*.mid"))
