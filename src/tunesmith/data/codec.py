@@ -71,7 +71,9 @@ class Codec:
     def describe(self, token: int) -> str:
         """Human-readable name of one token id, e.g. ``note_on(60)`` or ``shift(25)``."""
         t = int(token)
-        if 0 <= t < self.note_off:
+        if not 0 <= t < self.vocab_size:
+            raise ValueError(f"token {t} is outside the vocabulary of size {self.vocab_size}")
+        if t < self.note_off:
             return f"note_on({t})"
         if t < self.shift:
             return f"note_off({t - self.note_off})"
@@ -79,10 +81,7 @@ class Codec:
             return f"shift({t - self.shift + 1})"
         if t < self.num_events:
             return f"velocity({t - self.velocity})"
-        names = {self.pad: "PAD", self.bos: "BOS", self.eos: "EOS"}
-        if t in names:
-            return names[t]
-        raise ValueError(f"token {t} is outside the vocabulary of size {self.vocab_size}")
+        return {self.pad: "PAD", self.bos: "BOS", self.eos: "EOS"}[t]
 
     def shift_tokens(self, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expand gaps (whole steps > 0) into time-shift tokens.
@@ -92,10 +91,11 @@ class Codec:
         """
         m = self.config.max_shift_steps
         counts = (gaps + (m - 1)) // m
-        if counts.max(initial=0) <= 1:
+        if len(gaps) and counts.min() == counts.max() == 1:  # the common case: one token each
             return self.shift + gaps - 1, counts
         tokens = np.full(int(counts.sum()), self.shift + m - 1, dtype=np.int64)
-        tokens[np.cumsum(counts) - 1] = self.shift + gaps - (counts - 1) * m - 1
+        some = counts > 0
+        tokens[np.cumsum(counts)[some] - 1] = self.shift + gaps[some] - (counts[some] - 1) * m - 1
         return tokens, counts
 
     # -- encode ------------------------------------------------------------------------------
@@ -175,10 +175,47 @@ class Codec:
         if len(shifts) == len(moved):
             out[shift_end - 1] = shifts
         else:
-            run = np.repeat(shift_end - n_shift - np.cumsum(n_shift) + n_shift, n_shift)
-            out[run + np.arange(len(shifts))] = shifts
+            _fill_runs(out, shift_end - n_shift, n_shift, shifts)
         starts = pos[head] - extra[head]
         return out, np.r_[starts, len(out)]
+
+    # -- augmentation on tokens -------------------------------------------------------------
+
+    def pitch_range(self, tokens: np.ndarray) -> tuple[int, int] | None:
+        """Lowest and highest pitch of the note events in ``tokens`` (None if there are none)."""
+        notes = tokens[tokens < self.shift]
+        if not len(notes):
+            return None
+        pitches = notes % NUM_PITCHES
+        return int(pitches.min()), int(pitches.max())
+
+    def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
+        """Move every note event by ``semitones``; the caller keeps pitches within 0..127."""
+        out = np.array(tokens, dtype=np.int64)
+        is_note = out < self.shift
+        moved = out[is_note] % NUM_PITCHES + semitones
+        if len(moved) and (moved.min() < 0 or moved.max() >= NUM_PITCHES):
+            raise ValueError(f"transposing by {semitones} moves notes out of 0..127")
+        out[is_note] += semitones
+        return out
+
+    def stretch(self, tokens: np.ndarray, factor: float) -> np.ndarray:
+        """Scale all time by ``factor``: time-shifts are re-quantised from absolute times (so
+        rounding does not drift) and re-expanded; other tokens keep their order."""
+        t = np.asarray(tokens, dtype=np.int64)
+        is_shift = (t >= self.shift) & (t < self.velocity)
+        clock = np.cumsum(np.where(is_shift, t - self.shift + 1, 0))
+        keep = np.flatnonzero(~is_shift)
+        # each kept token's time, then the time at the end (trailing shifts)
+        when = np.r_[clock[keep], clock[-1] if len(t) else 0]
+        when = np.floor(when * factor + 0.5).astype(np.int64)
+        shifts, n_shift = self.shift_tokens(np.diff(when, prepend=0))
+        kept = np.r_[t[keep], -1]  # -1 marks the end slot, dropped below
+        end = np.cumsum(n_shift + 1)
+        out = np.empty(int(end[-1]), dtype=np.int64)
+        out[end - 1] = kept
+        _fill_runs(out, end - 1 - n_shift, n_shift, shifts)
+        return out[:-1]
 
     # -- decode ------------------------------------------------------------------------------
 
@@ -240,3 +277,10 @@ def _group_cumsum(x: np.ndarray, first: np.ndarray) -> np.ndarray:
     total = np.cumsum(x)
     head = np.maximum.accumulate(np.where(first, np.arange(len(x)), 0))
     return total - total[head] + x[head]
+
+
+def _fill_runs(out: np.ndarray, first: np.ndarray, counts: np.ndarray, values: np.ndarray) -> None:
+    """Write ``values`` into ``out`` as consecutive runs: run ``i`` has ``counts[i]`` values and
+    starts at ``first[i]``."""
+    run_start = np.repeat(first - np.cumsum(counts) + counts, counts)
+    out[run_start + np.arange(len(values))] = values

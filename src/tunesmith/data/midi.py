@@ -164,8 +164,10 @@ def _apply_sustain(
     span = np.searchsorted(down, end, side="right") - 1
     held = (span >= 0) & (end < up[np.maximum(span, 0)])
     new_end = np.where(held, up[np.maximum(span, 0)], end)
-    # Clip a pedal held to the end of the file at the last key release.
-    new_end = np.minimum(new_end, max(end.max(), start.max() + 1))
+    # A pedal held to the end of the file (no release: the sentinel) ends at the last key
+    # release; a pedal released in the file keeps its notes to that release.
+    last = max(end.max(), start.max() + 1)
+    new_end[new_end == np.iinfo(np.int64).max] = last
     order = np.lexsort((start, pitch))
     p, s = pitch[order], start[order]
     next_start = np.r_[s[1:], np.iinfo(np.int64).max]

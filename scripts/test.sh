@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up, then lint, check formatting and run every test (the slow end-to-end ones included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"

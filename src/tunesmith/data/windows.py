@@ -1,0 +1,82 @@
+"""Fixed-length training windows over the pieces of one split, augmented on the fly.
+
+A piece is read as ``BOS tokens... EOS``. Windows of ``length`` tokens start every ``stride``
+tokens, plus one aligned to the piece's end so its last tokens are seen; a piece shorter than a
+window gives one window padded with PAD. Augmentation (training split only, by the caller's
+choice) transposes by a few semitones and stretches time by a few percent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunesmith.config import WindowConfig
+from tunesmith.data.cache import TokenCache
+
+
+class Windows:
+    """Windows of one split of a :class:`TokenCache`; ``batch(indices, rng)`` builds arrays."""
+
+    def __init__(self, cache: TokenCache, split: str, config: WindowConfig | None = None) -> None:
+        self.cache = cache
+        self.codec = cache.codec
+        self.config = config or WindowConfig()
+        self.pieces = cache.split(split)
+        L, stride = self.config.length, self.config.stride
+        index = []
+        for p, piece in enumerate(self.pieces):
+            n = piece.length + 2  # with BOS and EOS
+            starts = np.arange(0, max(n - L, 0) + 1, stride)
+            if starts[-1] + L < n:
+                starts = np.r_[starts, n - L]
+            index.append(np.stack([np.full(len(starts), p), starts], axis=1))
+        self.index = np.concatenate(index) if index else np.empty((0, 2), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        return f"Windows({len(self.pieces)} pieces, {len(self)} windows, {self.config})"
+
+    def sequence(self, piece: int, start: int, length: int) -> np.ndarray:
+        """Tokens ``[start, start + length)`` of a piece read as ``BOS tokens EOS``, PAD after."""
+        piece_ = self.pieces[piece]
+        body = self.cache.piece_tokens(piece_)
+        out = np.full(length, self.codec.pad, dtype=np.int64)
+        seq_len = piece_.length + 2
+        stop = min(start + length, seq_len)
+        # positions in BOS+body+EOS coordinates; body position k is sequence position k + 1
+        lo, hi = max(start, 1), min(stop, seq_len - 1)
+        if hi > lo:
+            out[lo - start : hi - start] = body[lo - 1 : hi - 1]
+        if start == 0:
+            out[0] = self.codec.bos
+        if start <= seq_len - 1 < stop:
+            out[seq_len - 1 - start] = self.codec.eos
+        return out
+
+    def get(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Window ``i`` (int64, length ``config.length``); augmented when ``rng`` is given."""
+        p, start = (int(v) for v in self.index[i])
+        L = self.config.length
+        c = self.config
+        if rng is None or not (c.transpose or c.stretch):
+            return self.sequence(p, start, L)
+        factor = 1.0 + rng.uniform(-c.stretch, c.stretch) if c.stretch else 1.0
+        # Compressing time can merge shift tokens, so read a little more and cut to length.
+        extra = int(np.ceil(L * c.stretch)) + 8 if c.stretch else 0
+        window = self.sequence(p, start, L + extra)
+        if c.transpose:
+            span = self.codec.pitch_range(window)
+            if span is not None:
+                low, high = max(-c.transpose, -span[0]), min(c.transpose, 127 - span[1])
+                window = self.codec.transpose(window, int(rng.integers(low, high + 1)))
+        if factor != 1.0:
+            window = self.codec.stretch(window, factor)
+        if len(window) < L:
+            window = np.r_[window, np.full(L - len(window), self.codec.pad)]
+        return window[:L]
+
+    def batch(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Stack windows into a ``(len(indices), length)`` int64 array."""
+        return np.stack([self.get(int(i), rng) for i in indices])

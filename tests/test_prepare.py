@@ -1,0 +1,246 @@
+"""The data pipeline end to end on real chorales: cache reuse and rebuild, atomic writes, bad
+files, MAESTRO splits and the built-in corpus listing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tunesmith.config import CodecConfig, ReadConfig, SplitConfig
+from tunesmith.data.cache import MANIFEST, TOKENS, TokenCache
+from tunesmith.data.corpus import corpus_source
+from tunesmith.data.midi import read_midi
+from tunesmith.data.prepare import prepare
+from tunesmith.errors import CacheCorruptError, CacheMismatchError, NoDataError
+
+
+@pytest.fixture
+def midi_dir(tmp_path, bach_midi_files) -> Path:
+    d = tmp_path / "midis"
+    d.mkdir()
+    for p in bach_midi_files:
+        shutil.copy(p, d / p.name)
+    return d
+
+
+def test_tokens_decode_back_to_the_files_notes(midi_dir, tmp_path):
+    cache = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache
+    assert len(cache.pieces) == 8
+    assert {p.split for p in cache.pieces} == {"train", "valid", "test"}
+    for piece in cache.pieces:
+        notes = read_midi(midi_dir / piece.id)
+        decoded = cache.codec.decode(cache.piece_tokens(piece))
+        assert piece.notes == len(notes) == len(decoded)
+        assert sorted(decoded.pitch) == sorted(notes.pitch)
+        # the cache trims leading silence: compare onsets relative to the first
+        onsets = np.sort(notes.start - notes.start.min())
+        assert np.abs(np.sort(decoded.start) - onsets).max() <= 0.005 + 1e-9
+
+
+def test_second_run_reuses_the_cache(midi_dir, tmp_path):
+    first = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    second = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert not first.reused
+    assert second.reused
+    assert second.cache.path == first.cache.path
+    assert np.array_equal(second.cache.tokens, first.cache.tokens)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"codec": CodecConfig(time_step=0.02)},
+        {"codec": CodecConfig(velocity_bin_width=4)},
+        {"read": ReadConfig(first_track_only=True)},
+        {"split": SplitConfig(seed=1)},
+    ],
+    ids=["time_step", "velocity_bins", "first_track_only", "split_seed"],
+)
+def test_changed_settings_build_a_new_cache(midi_dir, tmp_path, change):
+    base = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    other = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c", **change)
+    assert not other.reused
+    assert other.cache.path != base.cache.path
+    for key, config in change.items():
+        assert other.cache.manifest[key] == config.to_dict()
+
+
+def test_changed_inputs_build_a_new_cache(midi_dir, tmp_path):
+    base = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    files = sorted(midi_dir.glob("*.mid"))
+    shutil.copy(files[1], files[0])  # same name, other content
+    changed = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert not changed.reused
+    assert changed.cache.path != base.cache.path
+    (midi_dir / files[2].name).unlink()
+    removed = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert not removed.reused
+    assert len(removed.cache.pieces) == 7
+
+
+def test_a_killed_build_leaves_no_cache_and_the_next_run_recovers(midi_dir, tmp_path):
+    # A real process dies (SIGKILL) after writing the token array and before the manifest.
+    script = textwrap.dedent(
+        f"""
+        import os, signal, numpy as np
+        real_save = np.save
+        def save_then_die(*args, **kwargs):
+            real_save(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        np.save = save_then_die
+        from tunesmith.data.prepare import prepare
+        prepare(midi_dir={str(midi_dir)!r}, cache_dir={str(tmp_path / "c")!r})
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9
+    tokens_dir = tmp_path / "c" / "tokens"
+    assert not [p for p in tokens_dir.iterdir() if not p.name.startswith(".")]
+    result = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert not result.reused
+    assert len(result.cache.pieces) == 8
+
+
+def test_a_damaged_cache_is_detected_and_rebuilt(midi_dir, tmp_path):
+    cache = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache
+    tokens = cache.path / TOKENS
+    tokens.write_bytes(tokens.read_bytes()[:-100])
+    with pytest.raises(CacheCorruptError, match=str(cache.path)):
+        TokenCache.load(cache.path)
+    again = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert not again.reused
+    assert len(again.cache.tokens) == len(cache.tokens)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (lambda d: (d / MANIFEST).unlink(), CacheCorruptError),
+        (lambda d: (d / MANIFEST).write_text("{not json"), CacheCorruptError),
+        (lambda d: (d / MANIFEST).write_text('{"format": "other/9"}'), CacheMismatchError),
+        (lambda d: (d / TOKENS).write_bytes(b"garbage"), CacheCorruptError),
+    ],
+    ids=["no_manifest", "bad_json", "other_format", "bad_tokens"],
+)
+def test_loading_a_bad_cache_names_it(midi_dir, tmp_path, damage, error):
+    path = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache.path
+    damage(path)
+    with pytest.raises(error, match=str(path)) as info:
+        TokenCache.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_codec_mismatch_is_an_error(midi_dir, tmp_path):
+    cache = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache
+    cache.check_codec(CodecConfig())
+    with pytest.raises(CacheMismatchError, match="time_step"):
+        cache.check_codec(CodecConfig(time_step=0.02))
+
+
+def _bad_files(d: Path, real: Path) -> dict[str, str]:
+    """One bad file of each kind, and the reason each must be skipped with."""
+    data = real.read_bytes()
+    (d / "notes.txt.mid").write_text("these are not notes")
+    (d / "empty.mid").write_bytes(b"")
+    (d / "truncated.mid").write_bytes(data[: len(data) // 2])
+    (d / "garbage.midi").write_bytes(data[:14] + bytes(range(256)) * 4)
+    (d / "dangling.mid").symlink_to(d / "no-such-file.mid")
+    # a valid MIDI with only a tempo and no notes, and one with only drums, written by mido
+    import mido
+
+    empty = mido.MidiFile()
+    empty.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)]))
+    empty.save(d / "no_notes.mid")
+    drums = mido.MidiFile()
+    drums.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
+                mido.Message("note_off", channel=9, note=36, velocity=0, time=240),
+            ]
+        )
+    )
+    drums.save(d / "drums.mid")
+    return {
+        "notes.txt.mid": "not a MIDI file",
+        "empty.mid": "empty file",
+        "truncated.mid": "corrupt or truncated MIDI",
+        "garbage.midi": "corrupt or truncated MIDI",
+        "dangling.mid": "cannot read file",
+        "no_notes.mid": "no notes",
+        "drums.mid": "only drum tracks",
+    }
+
+
+def test_bad_files_are_skipped_with_reasons_and_counted(midi_dir, tmp_path):
+    sub = midi_dir / "nested" / "deeper"
+    sub.mkdir(parents=True)
+    expected = _bad_files(sub, next(midi_dir.glob("*.mid")))
+    result = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
+    assert len(result.cache.pieces) == 8
+    reasons = {Path(s["file"]).name: s["reason"] for s in result.skipped}
+    assert set(reasons) == set(expected)
+    for name, reason in expected.items():
+        assert reasons[name].startswith(reason), (name, reasons[name])
+        assert "\n" not in reasons[name]
+    assert sum(result.skipped_by_reason().values()) == len(expected)
+
+
+def test_nothing_usable_is_a_clear_error(tmp_path, bach_midi_files):
+    d = tmp_path / "bad"
+    d.mkdir()
+    _bad_files(d, bach_midi_files[0])
+    with pytest.raises(NoDataError, match="none of 7 files is usable"):
+        prepare(midi_dir=d, cache_dir=tmp_path / "c")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(NoDataError, match="no MIDI files"):
+        prepare(midi_dir=empty, cache_dir=tmp_path / "c")
+
+
+def test_maestro_csv_gives_the_official_split(tmp_path, bach_midi_files):
+    root = tmp_path / "maestro-v3.0.0"
+    (root / "2004").mkdir(parents=True)
+    official = ["train", "validation", "test", "train", "train", "validation", "test", "train"]
+    rows = ["canonical_composer,canonical_title,split,year,midi_filename,audio_filename,duration"]
+    for p, split in zip(bach_midi_files, official):
+        shutil.copy(p, root / "2004" / p.name)
+        rows.append(f'J. S. Bach,"Chorale, {p.stem}",{split},2004,2004/{p.name},x.wav,60.0')
+    (root / "maestro-v3.0.0.csv").write_text("\n".join(rows) + "\n")
+    cache = prepare(midi_dir=root, cache_dir=tmp_path / "c").cache
+    got = {p.id: p.split for p in cache.pieces}
+    names = {"train": "train", "validation": "valid", "test": "test"}
+    assert got == {f"2004/{p.name}": names[s] for p, s in zip(bach_midi_files, official)}
+
+
+def test_bach_corpus_lists_410_scores_without_duplicates(tmp_path):
+    source = corpus_source("bach", tmp_path)
+    ids = [f.id for f in source.files]
+    assert len(ids) == 410
+    assert not [i for i in ids if i.endswith((".rntxt", ".krn"))]
+    assert len({Path(i).stem for i in ids}) == 410
+
+
+@pytest.mark.slow
+def test_cli_prepares_the_embedded_corpus(tmp_path):
+    """The README's main job on the whole embedded corpus, through the real CLI."""
+    env = {**os.environ, "TUNESMITH_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "tunesmith.cli", "prepare", "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    summary = json.loads(first.stdout)
+    total = summary["splits"][-1]
+    assert summary["reused"] is False
+    assert total["pieces"] == 410
+    assert total["notes"] > 100_000
+    assert summary["skipped"] == []
+    second = json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env).stdout)
+    assert second["reused"] is True
+    assert second["splits"] == summary["splits"]
