@@ -26,7 +26,7 @@ from tunesmith.config import CodecConfig
 from tunesmith.data.notes import Notes
 
 NUM_PITCHES = 128
-DEFAULT_VELOCITY = 64  # used for note-ons that come before any velocity event
+DEFAULT_VELOCITY = 64  # note-ons before any velocity event get this one's bin
 _EPS = 1e-6  # steps; absorbs float error so exact half steps always round up
 _TIME_BITS = 25  # packed sort keys hold times below 2**25 steps (93 h at 10 ms)
 _PIECE_SHIFT = 15 + _TIME_BITS
@@ -61,7 +61,7 @@ class Codec:
         return (seconds * (1.0 / self.config.time_step) + (0.5 + _EPS)).astype(np.int64)
 
     def velocity_bin(self, velocity: np.ndarray) -> np.ndarray:
-        return self._bin_of[np.asarray(velocity, dtype=np.int64) & 127] & 127
+        return self._bin_of[np.clip(velocity, 0, 127)] & 127
 
     def bin_velocity(self, bins: np.ndarray) -> np.ndarray:
         """Velocity bin -> a representative MIDI velocity (the bin's middle, within 1..127)."""
@@ -144,7 +144,7 @@ class Codec:
         keys = np.empty(2 * n, dtype=np.int64)
         np.bitwise_or(common, off << 15, out=keys[:n])
         np.bitwise_or(common, on << 15, out=keys[n:])
-        keys[n:] |= self._bin_of[notes.velocity & 127]
+        keys[n:] |= self._bin_of[np.clip(notes.velocity, 0, 127)]
         keys.sort()
         # bit 14 set (on) -> pitch; clear (off) -> 128 + pitch: exactly the token ids.
         event = ((keys >> 7) & 255) ^ NUM_PITCHES
