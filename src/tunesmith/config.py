@@ -4,8 +4,6 @@ through JSON. An unknown key or an out-of-range value is a :class:`ConfigError` 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -15,7 +13,7 @@ C = TypeVar("C", bound="Config")
 
 
 class Config:
-    """Mixin: ``to_dict`` / ``from_dict`` / ``fingerprint`` and a ``validate`` hook."""
+    """Mixin: ``to_dict`` / ``from_dict`` and a ``validate`` hook."""
 
     section: ClassVar[str] = "config"
 
@@ -40,14 +38,6 @@ class Config:
             return cls(**data)
         except TypeError as e:
             raise ConfigError(f"{cls.section}: {e}") from e
-
-    def replace(self: C, **changes: Any) -> C:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
-    def fingerprint(self) -> str:
-        """A short stable hash of the settings, used to key caches."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check(cond: bool, section: str, name: str, value: Any, want: str) -> None:

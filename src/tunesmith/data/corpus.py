@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tunesmith.atomic import atomic_write_bytes
 from tunesmith.data.midi import MIDI_SUFFIXES
-from tunesmith.errors import ConfigError, NoDataError
+from tunesmith.errors import ConfigError
 
 # Built-in corpora: music21 corpus folder, and the file kinds to take from it. Scores whose stem
 # also exists in a preferred format are duplicates (Bach's three .krn chorales are also .mxl).
@@ -29,7 +29,6 @@ CORPORA: dict[str, tuple[str, tuple[str, ...]]] = {
     "palestrina": ("palestrina", (".krn",)),
     "folk": ("oneills1850", (".abc",)),
 }
-SPLITS = ("train", "valid", "test")
 MAESTRO_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 
 
@@ -183,9 +182,3 @@ def _score_to_midi(path: str) -> tuple[bytes, str]:
         return mf.writestr(), ""
     except Exception as e:  # music21 raises many kinds; each is a reason to skip the score
         return b"", f"music21 could not convert it ({type(e).__name__}: {e})".splitlines()[0]
-
-
-def require_files(source: Source) -> None:
-    if not source.files:
-        where = f"--midi-dir {source.root}" if source.kind == "midi_dir" else source.name
-        raise NoDataError(f"{where}: no MIDI files found (.mid or .midi)")
