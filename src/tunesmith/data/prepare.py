@@ -118,19 +118,15 @@ def _build(
         except TunesmithError as e:
             skipped.append({"file": name, "reason": str(e).removeprefix(f"{name}: ")})
         advance(1)
-    if not kept:
+    if not kept:  # then something was skipped: an empty source raised above
         raise NoDataError(
             f"{source.root}: none of {len(source.files) + len(source.skipped)} files is usable "
             f"({len(skipped)} skipped; first: {skipped[0]['file']}: {skipped[0]['reason']})"
-            if skipped
-            else f"{source.root}: no usable files"
         )
 
     notes, note_offsets = batch.build()
     codec = Codec(codec_config)
     tokens, offsets = codec.encode_batch(notes, note_offsets, trim=True)
-    if codec.vocab_size > np.iinfo(np.uint16).max:
-        raise NoDataError(f"vocabulary of {codec.vocab_size} tokens does not fit the cache")
     seconds = np.maximum.reduceat(notes.end, note_offsets[:-1]) - np.minimum.reduceat(
         notes.start, note_offsets[:-1]
     )
