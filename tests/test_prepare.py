@@ -146,45 +146,34 @@ def test_codec_mismatch_is_an_error(midi_dir, tmp_path):
         cache.check_codec(CodecConfig(time_step=0.02))
 
 
-def _bad_files(d: Path, real: Path) -> dict[str, str]:
-    """One bad file of each kind, and the reason each must be skipped with."""
-    data = real.read_bytes()
-    (d / "notes.txt.mid").write_text("these are not notes")
-    (d / "empty.mid").write_bytes(b"")
-    (d / "truncated.mid").write_bytes(data[: len(data) // 2])
-    (d / "garbage.midi").write_bytes(data[:14] + bytes(range(256)) * 4)
-    (d / "dangling.mid").symlink_to(d / "no-such-file.mid")
-    # a valid MIDI with only a tempo and no notes, and one with only drums, written by mido
-    import mido
+DATA = Path(__file__).parent / "data"
+# Checked-in bad files (written by tests/data/make_cases.py), and the reason each is skipped with.
+BAD = {
+    "not_midi.mid": "not a MIDI file",
+    "empty.mid": "empty file",
+    "truncated.mid": "corrupt or truncated MIDI",
+    "garbage.mid": "corrupt or truncated MIDI",
+    "no_notes.mid": "no notes",
+    "drums_only.mid": "only drum tracks",
+}
 
-    empty = mido.MidiFile()
-    empty.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)]))
-    empty.save(d / "no_notes.mid")
-    drums = mido.MidiFile()
-    drums.tracks.append(
-        mido.MidiTrack(
-            [
-                mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
-                mido.Message("note_off", channel=9, note=36, velocity=0, time=240),
-            ]
-        )
-    )
-    drums.save(d / "drums.mid")
-    return {
-        "notes.txt.mid": "not a MIDI file",
-        "empty.mid": "empty file",
-        "truncated.mid": "corrupt or truncated MIDI",
-        "garbage.midi": "corrupt or truncated MIDI",
-        "dangling.mid": "cannot read file",
-        "no_notes.mid": "no notes",
-        "drums.mid": "only drum tracks",
-    }
+
+def _bad_files(d: Path) -> dict[str, str]:
+    """Copy one bad file of each kind into ``d``; return file name -> expected reason."""
+    expected = {}
+    for name, reason in BAD.items():
+        copy = "garbage.midi" if name == "garbage.mid" else name  # the other suffix, too
+        shutil.copy(DATA / name, d / copy)
+        expected[copy] = reason
+    (d / "dangling.mid").symlink_to(d / "no-such-file.mid")
+    expected["dangling.mid"] = "cannot read file"
+    return expected
 
 
 def test_bad_files_are_skipped_with_reasons_and_counted(midi_dir, tmp_path):
     sub = midi_dir / "nested" / "deeper"
     sub.mkdir(parents=True)
-    expected = _bad_files(sub, next(midi_dir.glob("*.mid")))
+    expected = _bad_files(sub)
     result = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
     assert len(result.cache.pieces) == 8
     reasons = {Path(s["file"]).name: s["reason"] for s in result.skipped}
@@ -195,10 +184,10 @@ def test_bad_files_are_skipped_with_reasons_and_counted(midi_dir, tmp_path):
     assert sum(result.skipped_by_reason().values()) == len(expected)
 
 
-def test_nothing_usable_is_a_clear_error(tmp_path, bach_midi_files):
+def test_nothing_usable_is_a_clear_error(tmp_path):
     d = tmp_path / "bad"
     d.mkdir()
-    _bad_files(d, bach_midi_files[0])
+    _bad_files(d)
     with pytest.raises(NoDataError, match="none of 7 files is usable"):
         prepare(midi_dir=d, cache_dir=tmp_path / "c")
     empty = tmp_path / "empty"
