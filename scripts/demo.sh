@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up, then run the main job on the embedded corpus (Bach chorales from music21).
+# Set up, then run the main job: the end-to-end demo on the embedded corpus (Bach chorales from
+# music21): train a Critic and a Composer, let the Critic judge the Composer, write a report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/tunesmith prepare "$@"
+scripts/system-deps.sh audio  # FluidSynth and a SoundFont, so the report can play its pieces
+exec .venv/bin/tunesmith demo "$@"

@@ -40,3 +40,11 @@ def bach_midi_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bach_midi_files(bach_midi_dir) -> list[Path]:
     return sorted(bach_midi_dir.glob("*.mid"))
+
+
+@pytest.fixture(scope="session")
+def bach_cache(bach_midi_dir, tmp_path_factory):
+    """The eight chorales prepared as a token cache: 6 train, 1 valid, 1 test pieces."""
+    from tunesmith.data.prepare import prepare
+
+    return prepare(midi_dir=bach_midi_dir, cache_dir=tmp_path_factory.mktemp("cache")).cache

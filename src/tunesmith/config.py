@@ -155,3 +155,237 @@ class WindowConfig(Config):
             self.stretch,
             "a fraction in [0, 0.5]",
         )
+
+
+@dataclass(frozen=True)
+class ComposerConfig(Config):
+    """Size of the Composer: token embedding -> LSTM layers -> linear over the vocabulary."""
+
+    section: ClassVar[str] = "composer"
+    embedding: int = 256
+    hidden: int = 512
+    layers: int = 2
+    dropout: float = 0.1
+    tie_weights: bool = (
+        False  # share the embedding with the output layer (a projection if sizes differ)
+    )
+
+    def validate(self) -> None:
+        s = self.section
+        for name, top in (("embedding", 8192), ("hidden", 8192), ("layers", 16)):
+            v = getattr(self, name)
+            _check(_is_int(v) and 1 <= v <= top, s, name, v, f"an integer in [1, {top}]")
+        _check(
+            isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
+            s,
+            "dropout",
+            self.dropout,
+            "a fraction in [0, 1)",
+        )
+        _check(isinstance(self.tie_weights, bool), s, "tie_weights", self.tie_weights, "a bool")
+
+
+SCHEDULES = ("cosine", "plateau")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """The shared training loop (Composer and Critic): optimiser, schedule, budget, checkpoints."""
+
+    section: ClassVar[str] = "train"
+    batch_size: int = 64  # global: split across DDP ranks
+    lr: float = 3e-3  # peak learning rate of AdamW
+    min_lr_ratio: float = 0.05  # cosine ends at lr * min_lr_ratio
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # "cosine" over the run, or "plateau": halve on no improvement
+    grad_clip: float = 1.0  # max global gradient norm; 0 = off
+    epochs: int = 40
+    max_minutes: float = 0.0  # wall-clock budget of training steps; 0 = none
+    patience: int = 4  # evaluations without improvement before stopping early; 0 = never
+    eval_every: int = 0  # steps between validations; 0 = once per epoch
+    save_every: int = 200  # steps between "last" checkpoints (also at every evaluation)
+    seed: int = 0
+    device: str = "auto"  # "auto": CUDA when available (bf16 autocast), else CPU
+
+    def validate(self) -> None:
+        s = self.section
+        for name, low in (
+            ("batch_size", 1),
+            ("warmup_steps", 0),
+            ("epochs", 1),
+            ("patience", 0),
+            ("eval_every", 0),
+            ("save_every", 0),
+        ):
+            v = getattr(self, name)
+            _check(_is_int(v) and v >= low, s, name, v, f"an integer >= {low}")
+        for name, low, high in (
+            ("lr", 0.0, 10.0),
+            ("min_lr_ratio", 0.0, 1.0),
+            ("weight_decay", 0.0, 10.0),
+            ("grad_clip", 0.0, 1e6),
+            ("max_minutes", 0.0, 1e7),
+        ):
+            v = getattr(self, name)
+            _check(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+                s,
+                name,
+                v,
+                f"a number in [{low}, {high}]",
+            )
+        _check(self.lr > 0, s, "lr", self.lr, "positive")
+        _check(self.schedule in SCHEDULES, s, "schedule", self.schedule, f"one of {SCHEDULES}")
+        _check(self.device in DEVICES, s, "device", self.device, f"one of {DEVICES}")
+        _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
+
+
+@dataclass(frozen=True)
+class SampleConfig(Config):
+    """Batched sampling from the Composer: how many pieces, how long, how adventurous."""
+
+    section: ClassVar[str] = "sample"
+    n: int = 10  # pieces, all sampled together in one batch
+    length: int = 1024  # most tokens to generate per piece (after any primer)
+    seconds: float = 0.0  # also stop a piece once it holds this much music; 0 = no limit
+    temperature: float = 1.0  # 0 = always the most likely token
+    top_k: int = 0  # sample among the k most likely tokens; 0 = all
+    top_p: float = 1.0  # sample among the most likely tokens holding this much probability
+    seed: int = 0
+
+    def validate(self) -> None:
+        s = self.section
+        _check(_is_int(self.n) and 1 <= self.n <= 100_000, s, "n", self.n, "in [1, 100000]")
+        _check(
+            _is_int(self.length) and 1 <= self.length <= 1_000_000,
+            s,
+            "length",
+            self.length,
+            "an integer in [1, 1000000]",
+        )
+        for name, low, high in (("seconds", 0.0, 36_000.0), ("temperature", 0.0, 100.0)):
+            v = getattr(self, name)
+            _check(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+                s,
+                name,
+                v,
+                f"a number in [{low}, {high}]",
+            )
+        _check(_is_int(self.top_k) and self.top_k >= 0, s, "top_k", self.top_k, "an int >= 0")
+        _check(
+            isinstance(self.top_p, (int, float)) and 0.0 < self.top_p <= 1.0,
+            s,
+            "top_p",
+            self.top_p,
+            "a fraction in (0, 1]",
+        )
+        _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
+
+
+@dataclass(frozen=True)
+class CriticConfig(Config):
+    """Size of the Critic: token embedding -> LSTM -> pooled over time (last state and mean)
+    -> one logit."""
+
+    section: ClassVar[str] = "critic"
+    embedding: int = 64
+    hidden: int = 256
+    layers: int = 1
+    dropout: float = 0.1
+    bidirectional: bool = False
+    # Velocity events are dropped from what the Critic reads unless asked for: in a corpus of one
+    # velocity (the Bach chorales) they would let it tell real from random by velocity alone.
+    velocity: bool = False
+
+    def validate(self) -> None:
+        s = self.section
+        for name, top in (("embedding", 8192), ("hidden", 8192), ("layers", 16)):
+            v = getattr(self, name)
+            _check(_is_int(v) and 1 <= v <= top, s, name, v, f"an integer in [1, {top}]")
+        _check(
+            isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
+            s,
+            "dropout",
+            self.dropout,
+            "a fraction in [0, 1)",
+        )
+        for name in ("bidirectional", "velocity"):
+            _check(isinstance(getattr(self, name), bool), s, name, getattr(self, name), "a bool")
+
+
+NEGATIVE_KINDS = ("random", "wrong_notes", "shuffle", "jitter", "composer")
+
+
+@dataclass(frozen=True)
+class NegativeConfig(Config):
+    """Which bad music the Critic learns to reject, and how bad each kind is."""
+
+    section: ClassVar[str] = "negatives"
+    kinds: tuple[str, ...] = ("random", "wrong_notes", "shuffle", "jitter")
+    wrong_fraction: float = 0.3  # wrong_notes: share of notes moved
+    wrong_semitones: int = 3  # wrong_notes: moved by 1..N semitones, up or down
+    segment_seconds: float = 1.0  # shuffle: length of the permuted segments
+    jitter_seconds: float = 0.05  # jitter: standard deviation of the onset moves
+    composer: str = ""  # composer: a Composer checkpoint or run directory
+    composer_pieces: int = 200  # composer: pieces sampled per split
+    composer_temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kinds, (list, str)):  # from JSON or TOML, or one name
+            kinds = [self.kinds] if isinstance(self.kinds, str) else self.kinds
+            object.__setattr__(self, "kinds", tuple(kinds))
+        super().__post_init__()
+
+    def validate(self) -> None:
+        s = self.section
+        _check(
+            bool(self.kinds)
+            and all(k in NEGATIVE_KINDS for k in self.kinds)
+            and len(set(self.kinds)) == len(self.kinds),
+            s,
+            "kinds",
+            list(self.kinds),
+            f"distinct names from {list(NEGATIVE_KINDS)}",
+        )
+        for name, low, high in (
+            ("wrong_fraction", 0.01, 1.0),
+            ("segment_seconds", 0.05, 60.0),
+            ("jitter_seconds", 0.001, 5.0),
+            ("composer_temperature", 0.05, 10.0),
+        ):
+            v = getattr(self, name)
+            _check(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+                s,
+                name,
+                v,
+                f"a number in [{low}, {high}]",
+            )
+        _check(
+            _is_int(self.wrong_semitones) and 1 <= self.wrong_semitones <= 12,
+            s,
+            "wrong_semitones",
+            self.wrong_semitones,
+            "an integer in [1, 12]",
+        )
+        _check(
+            _is_int(self.composer_pieces) and self.composer_pieces >= 1,
+            s,
+            "composer_pieces",
+            self.composer_pieces,
+            "an integer >= 1",
+        )
+        _check(isinstance(self.composer, str), s, "composer", self.composer, "a path")
+        _check(
+            ("composer" in self.kinds) == bool(self.composer),
+            s,
+            "composer",
+            self.composer,
+            "a Composer checkpoint exactly when kinds include 'composer'",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "kinds": list(self.kinds)}

@@ -34,3 +34,7 @@ class CacheCorruptError(TunesmithError):
 
 class NoDataError(TunesmithError):
     """Nothing usable remains after skipping bad inputs."""
+
+
+class CheckpointError(TunesmithError):
+    """A checkpoint is missing, damaged, of another kind, or does not fit the data or request."""

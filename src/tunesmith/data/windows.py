@@ -14,6 +14,25 @@ from tunesmith.config import WindowConfig
 from tunesmith.data.cache import TokenCache
 
 
+def window_starts(n: int, length: int, stride: int) -> np.ndarray:
+    """Starts of the windows over a sequence of ``n`` tokens: every ``stride``, plus one that
+    ends with the sequence; a sequence shorter than a window gets one window at 0."""
+    starts = np.arange(0, max(n - length, 0) + 1, stride)
+    if starts[-1] + length < n:
+        starts = np.r_[starts, n - length]
+    return starts
+
+
+def window_index(lengths: list[int], length: int, stride: int) -> np.ndarray:
+    """``(windows, 2)`` rows of (sequence number, start) over sequences of ``lengths``."""
+    index = [
+        np.stack([np.full(len(s), i), s], axis=1)
+        for i, n in enumerate(lengths)
+        for s in [window_starts(n, length, stride)]
+    ]
+    return np.concatenate(index) if index else np.empty((0, 2), dtype=np.int64)
+
+
 class Windows:
     """Windows of one split of a :class:`TokenCache`; ``batch(indices, rng)`` builds arrays."""
 
@@ -22,15 +41,8 @@ class Windows:
         self.codec = cache.codec
         self.config = config or WindowConfig()
         self.pieces = cache.split(split)
-        L, stride = self.config.length, self.config.stride
-        index = []
-        for p, piece in enumerate(self.pieces):
-            n = piece.length + 2  # with BOS and EOS
-            starts = np.arange(0, max(n - L, 0) + 1, stride)
-            if starts[-1] + L < n:
-                starts = np.r_[starts, n - L]
-            index.append(np.stack([np.full(len(starts), p), starts], axis=1))
-        self.index = np.concatenate(index) if index else np.empty((0, 2), dtype=np.int64)
+        lengths = [piece.length + 2 for piece in self.pieces]  # with BOS and EOS
+        self.index = window_index(lengths, self.config.length, self.config.stride)
 
     def __len__(self) -> int:
         return len(self.index)

@@ -1,0 +1,38 @@
+"""The one entry point: ``tunesmith <verb>``. Each verb lives in a module of this package that
+parses its options and calls library functions; nothing here computes anything itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tunesmith import __version__
+from tunesmith.errors import TunesmithError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except TunesmithError as e:
+        print(f"tunesmith: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tunesmith: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tunesmith.cli import compose, demo, evaluate, judge, prepare, train
+
+    parser = argparse.ArgumentParser(
+        prog="tunesmith",
+        description="Train an LSTM Composer and an LSTM Critic on MIDI, compose, and judge.",
+    )
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    verbs = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    for module in (demo, prepare, train, compose, judge, evaluate):
+        module.add_parser(verbs)
+    return parser

@@ -1,0 +1,5 @@
+import sys
+
+from tunesmith.cli import main
+
+sys.exit(main())

@@ -1,0 +1,255 @@
+"""Composing: batched sampling from a trained Composer, and the pieces as notes or MIDI files.
+
+All pieces advance together, one LSTM step per token for the whole batch, the state carried.
+The step is computed from the LSTM's own weights (:class:`Stepper`) rather than by calling
+``nn.LSTM`` on one time step, whose per-call set-up costs more than the arithmetic at this size.
+
+Sampling keeps every sequence well formed (:class:`Rules`): no note-off for a pitch that is not
+sounding, no end of piece while notes still sound or before the first note, no PAD or BOS; and
+a piece that has no note by its last token gets one, so every piece decodes to at least one note.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tunesmith.config import CodecConfig, ComposerConfig, SampleConfig
+from tunesmith.data.codec import NUM_PITCHES, Codec
+from tunesmith.data.midi import read_midi, write_midi
+from tunesmith.data.notes import Notes
+from tunesmith.errors import CheckpointError, ConfigError
+from tunesmith.models.composer import Composer
+from tunesmith.progress import Progress, Silent
+from tunesmith.training.checkpoint import load_weights, read_meta
+
+
+@dataclass
+class LoadedComposer:
+    """A Composer checkpoint ready to sample: the model (eval mode), its codec and metadata."""
+
+    model: Composer
+    codec: Codec
+    meta: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.meta["path"])
+
+
+def load_composer(
+    path: str | os.PathLike, device: str | torch.device = "cpu", codec: CodecConfig | None = None
+) -> LoadedComposer:
+    """Load a Composer from a checkpoint or run directory (its ``best/``).
+
+    With ``codec``, a checkpoint trained on another vocabulary is a :class:`CheckpointError`.
+    """
+    meta = read_meta(path, kind="composer")
+    where = Path(meta["path"]) / "checkpoint.json"
+    try:
+        config = ComposerConfig.from_dict(meta["model"])
+        codec_config = CodecConfig.from_dict(meta["codec"])
+    except (KeyError, ConfigError) as e:
+        raise CheckpointError(f"{where}: malformed model or codec settings ({e})") from e
+    if codec is not None and codec != codec_config:
+        raise CheckpointError(f"{where}: trained with {codec_config}, but the request uses {codec}")
+    model = Composer(config, Codec(codec_config).vocab_size)
+    load_weights(model, meta["path"], device)
+    return LoadedComposer(model.to(device).eval(), Codec(codec_config), meta)
+
+
+class Stepper:
+    """One step of a :class:`Composer` for a batch: token -> logits, carrying (h, c) per layer.
+
+    Layer 0's input projection is folded into a lookup table (embedding @ W_ih + biases), and
+    each further layer's two matrix products into one.
+    """
+
+    def __init__(self, model: Composer) -> None:
+        lstm = model.lstm
+        w = {name: p.detach() for name, p in lstm.named_parameters()}
+        bias0 = w["bias_ih_l0"] + w["bias_hh_l0"]
+        self.table = torch.addmm(bias0, model.embed.weight.detach(), w["weight_ih_l0"].T)
+        self.w_hh0 = w["weight_hh_l0"].T.contiguous()
+        self.layers = [
+            (
+                torch.cat([w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]], dim=1).T.contiguous(),
+                w[f"bias_ih_l{k}"] + w[f"bias_hh_l{k}"],
+            )
+            for k in range(1, lstm.num_layers)
+        ]
+        head = model.head.weight.detach()
+        if model.proj is not None:
+            head = head @ model.proj.weight.detach()
+        self.head_w = head.T.contiguous()
+        self.head_b = model.head.bias.detach()
+
+    @staticmethod
+    def _cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def step(
+        self, tokens: torch.Tensor, h: list[torch.Tensor], c: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Advance every sequence by ``tokens`` (B,); updates ``h``/``c`` in place (lists of
+        (B, H)); returns the next-token logits (B, vocab)."""
+        gates = torch.addmm(self.table[tokens], h[0], self.w_hh0)
+        h[0], c[0] = self._cell(gates, c[0])
+        for k, (w, b) in enumerate(self.layers, start=1):
+            gates = torch.addmm(b, torch.cat([h[k - 1], h[k]], dim=1), w)
+            h[k], c[k] = self._cell(gates, c[k])
+        return torch.addmm(self.head_b, h[-1], self.head_w)
+
+
+class Rules:
+    """What may come next in each sequence: tracks sounding notes, note count and the clock."""
+
+    def __init__(self, codec: Codec, n: int, device: torch.device) -> None:
+        self.codec = codec
+        self.sounding = torch.zeros(n, NUM_PITCHES, dtype=torch.int32, device=device)
+        self.notes = torch.zeros(n, dtype=torch.int64, device=device)
+        self.clock = torch.zeros(n, dtype=torch.int64, device=device)  # time steps
+        self.base = torch.ones(codec.vocab_size, dtype=torch.bool, device=device)
+        self.base[[codec.pad, codec.bos]] = False
+        self.only_notes = torch.zeros_like(self.base)
+        self.only_notes[codec.note_on : codec.note_off] = True
+        self._rows = torch.arange(n, device=device)
+
+    def allowed(self, last: bool) -> torch.Tensor:
+        """(n, vocab) bool mask of the tokens each sequence may take now; ``last``: this is the
+        final token, so a sequence without a note must play one."""
+        c = self.codec
+        mask = self.base.expand(len(self.notes), -1).clone()
+        mask[:, c.note_off : c.shift] = self.sounding > 0
+        mask[:, c.eos] = (self.notes > 0) & (self.sounding.sum(dim=1) == 0)
+        if last:
+            silent = self.notes == 0
+            mask[silent] = self.only_notes
+        return mask
+
+    def update(self, tokens: torch.Tensor) -> None:
+        """Account for the tokens just taken (PAD for finished sequences is ignored)."""
+        c = self.codec
+        on = tokens < c.note_off
+        off = (tokens >= c.note_off) & (tokens < c.shift)
+        shift = (tokens >= c.shift) & (tokens < c.velocity)
+        pitch = tokens % NUM_PITCHES
+        delta = on.to(torch.int32) - off.to(torch.int32)
+        self.sounding[self._rows, pitch] += delta * (on | off)
+        self.notes += on
+        self.clock += torch.where(shift, tokens - c.shift + 1, 0)
+
+    def replay(self, tokens: torch.Tensor) -> None:
+        """Take the tokens of a primer (n, T), one position at a time."""
+        for t in range(tokens.shape[1]):
+            self.update(tokens[:, t])
+
+
+def pick(
+    logits: torch.Tensor, mask: torch.Tensor, config: SampleConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """One token per row from ``logits`` restricted to ``mask``, with temperature, top-k, top-p."""
+    logits = logits.float().masked_fill(~mask, -torch.inf)
+    if config.temperature == 0:
+        return logits.argmax(dim=1)
+    logits = logits / config.temperature
+    if config.top_k and config.top_k < logits.shape[1]:
+        kth = logits.topk(config.top_k, dim=1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    probs = torch.softmax(logits, dim=1)
+    if config.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=1, descending=True)
+        # drop a token when the ones ranked above it already hold top_p (the first always stays)
+        drop_sorted = (sorted_p.cumsum(dim=1) - sorted_p) >= config.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@torch.no_grad()
+def sample(
+    model: Composer,
+    codec: Codec,
+    config: SampleConfig | None = None,
+    primer: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> list[np.ndarray]:
+    """Sample ``config.n`` pieces in one batch; returns each piece's event tokens (int64, no
+    BOS/EOS/PAD), the primer's tokens first when a primer is given."""
+    config = config or SampleConfig()
+    progress = progress or Silent()
+    device = next(model.parameters()).device
+    model.eval()
+    n, length = config.n, config.length
+    generator = torch.Generator(device).manual_seed(config.seed)
+    primer_t = torch.as_tensor(np.asarray(primer if primer is not None else [], dtype=np.int64))
+    prefix = torch.cat([torch.tensor([codec.bos]), primer_t]).to(device).expand(n, -1)
+    rules = Rules(codec, n, device)
+    rules.replay(prefix[:, 1:])
+    rules.clock.zero_()  # the time limit counts the music written after the primer
+    logits, (h0, c0) = model(prefix)
+    logits = logits[:, -1]
+    h, c = list(h0.unbind(0)), list(c0.unbind(0))
+    stepper = Stepper(model)
+    limit = round(config.seconds / codec.config.time_step) if config.seconds else None
+
+    out = torch.full((n, length), codec.pad, dtype=torch.int64, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    advance = progress.task(f"composing {n} pieces", length)
+    for t in range(length):
+        tokens = pick(logits, rules.allowed(last=t == length - 1), config, generator)
+        tokens = tokens.masked_fill(done, codec.pad)
+        out[:, t] = tokens
+        rules.update(tokens)
+        done |= tokens == codec.eos
+        if limit is not None:
+            done |= rules.clock >= limit
+        advance(1)
+        if bool(done.all()):
+            break
+        logits = stepper.step(tokens, h, c)
+    advance(length - 1 - t)
+
+    events = out.cpu().numpy()
+    head = primer_t.numpy()
+    pieces = []
+    for row in events:
+        keep = row[row < codec.num_events]  # drop PAD and the EOS that ends a piece
+        pieces.append(np.concatenate([head, keep]))
+    return pieces
+
+
+def encode_primer(path: str | os.PathLike, codec: Codec, seconds: float = 0.0) -> np.ndarray:
+    """A primer MIDI file as event tokens (its first ``seconds`` only, if given)."""
+    notes = read_midi(path)
+    notes = notes.shifted(-float(notes.start.min()))
+    if seconds:
+        notes = notes.take(np.flatnonzero(notes.start < seconds))
+        notes = Notes(notes.start, np.minimum(notes.end, seconds), notes.pitch, notes.velocity)
+    return codec.encode(notes)
+
+
+def write_pieces(
+    pieces: list[np.ndarray],
+    codec: Codec,
+    out_dir: str | os.PathLike,
+    stem: str = "piece",
+    names: list[str] | None = None,
+) -> list[Path]:
+    """Decode token sequences and write each, atomically, as ``{stem}_{i:03d}.mid`` or as
+    ``{i:03d}_{name}.mid`` when ``names`` are given."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width = max(3, len(str(len(pieces))))
+    paths = []
+    for i, tokens in enumerate(pieces, start=1):
+        name = f"{stem}_{i:0{width}d}" if names is None else f"{i:0{width}d}_{names[i - 1]}"
+        paths.append(write_midi(codec.decode(tokens), out_dir / f"{name}.mid"))
+    return paths

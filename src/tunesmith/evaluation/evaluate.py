@@ -1,0 +1,241 @@
+"""The Critic judges the Composer: compose N pieces, score them beside held-out real pieces and
+random-note pieces, compare objective statistics, and write it all to an output folder.
+
+The folder holds the MIDI of the three sets (``composed/``, ``real/``, ``random/``),
+``report.json`` with every figure, and ``report.html`` drawn from it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunesmith import __version__
+from tunesmith.atomic import atomic_write_json
+from tunesmith.compose import load_composer, sample, write_pieces
+from tunesmith.config import SampleConfig
+from tunesmith.data.cache import TokenCache
+from tunesmith.data.negatives import random_piece
+from tunesmith.evaluation.scoring import LoadedCritic, load_critic
+from tunesmith.evaluation.stats import STATISTICS, compare_sets, set_statistics
+from tunesmith.progress import Progress, Silent
+
+REPORT = "report.json"
+SETS = ("composed", "real", "random")
+
+
+def score_summary(scores: np.ndarray) -> dict[str, Any]:
+    """Mean, median, spread and the share taken for real (score > 0.5) of piece scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    return {
+        "scores": [round(float(v), 5) for v in s],
+        "mean": float(s.mean()),
+        "median": float(np.median(s)),
+        "std": float(s.std()),
+        "q25": float(np.percentile(s, 25)),
+        "q75": float(np.percentile(s, 75)),
+        "called_real": float(np.mean(s > 0.5)),
+    }
+
+
+def real_pieces(cache: TokenCache, n: int, seed: int) -> tuple[list[str], list[np.ndarray]]:
+    """Up to ``n`` pieces of the test split (all of them if it holds fewer), chosen by ``seed``."""
+    pieces = cache.split("test")
+    order = np.random.default_rng(seed).permutation(len(pieces))[:n]
+    chosen = [pieces[i] for i in sorted(order)]
+    return [p.id for p in chosen], [cache.piece_tokens(p).astype(np.int64) for p in chosen]
+
+
+def compose_best_of(
+    critic: LoadedCritic,
+    composer_path: str | os.PathLike,
+    config: SampleConfig,
+    best_of: int,
+    progress: Progress,
+) -> tuple[list[np.ndarray], dict[str, Any] | None, dict[str, Any]]:
+    """``config.n`` pieces in one batched pass; with ``best_of`` K > 1, K candidates each, of
+    which the Critic keeps the highest scored. Also returns the figures before and after the
+    choice (None without one) and the Composer checkpoint's metadata."""
+    composer = load_composer(composer_path, critic.device, codec=critic.codec.config)
+    n = config.n
+    batch = SampleConfig(**{**config.to_dict(), "n": n * best_of})
+    pieces = sample(composer.model, composer.codec, batch, progress=progress)
+    if best_of == 1:
+        return pieces, None, composer.meta
+    scores = np.array([s.mean for s in critic.score_tokens(pieces)]).reshape(n, best_of)
+    pick = scores.argmax(axis=1)
+    chosen = [pieces[i * best_of + k] for i, k in enumerate(pick)]
+    first = scores[:, 0]  # what one sample per piece would have given
+    best = scores[np.arange(n), pick]
+    figures = {
+        "k": best_of,
+        "mean_before": float(first.mean()),
+        "mean_after": float(best.mean()),
+        "called_real_before": float(np.mean(first > 0.5)),
+        "called_real_after": float(np.mean(best > 0.5)),
+    }
+    return chosen, figures, composer.meta
+
+
+def evaluate(
+    composer: str | os.PathLike,
+    critic: str | os.PathLike | LoadedCritic,
+    out: str | os.PathLike,
+    config: SampleConfig | None = None,
+    best_of: int = 1,
+    cache: TokenCache | None = None,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    match_length: bool = True,
+    also: dict[str, LoadedCritic] | None = None,
+) -> dict[str, Any]:
+    """Compose, judge and compare; write MIDI, ``report.json`` and ``report.html`` to ``out``.
+
+    With ``match_length`` the pieces are composed as long (in tokens) as the median real test
+    piece, instead of ``config.length``, so statistics that grow with length compare like with
+    like. Critics in ``also`` score the same three sets too (``also_judged`` in the report).
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    progress = progress or Silent()
+    config = config or SampleConfig(n=50)
+    if not isinstance(critic, LoadedCritic):
+        critic = load_critic(critic, device)
+    cache = cache or TokenCache.load(critic.meta["data"]["cache"])
+    cache.check_codec(critic.codec.config, f"the Critic {critic.path}")
+    codec = critic.codec
+
+    real_ids, real = real_pieces(cache, config.n, config.seed)
+    if match_length:
+        config = SampleConfig(
+            **{**config.to_dict(), "length": int(np.median([len(t) for t in real]))}
+        )
+    composed, best, composer_meta = compose_best_of(critic, composer, config, best_of, progress)
+    rng = np.random.default_rng(config.seed)
+    random = [random_piece(rng, codec, len(t)) for t in real]
+    pieces = {"composed": composed, "real": real, "random": random}
+
+    files = {
+        "composed": write_pieces(composed, codec, out / "composed"),
+        "real": write_pieces(real, codec, out / "real", names=[_safe_stem(i) for i in real_ids]),
+        "random": write_pieces(random, codec, out / "random", stem="random"),
+    }
+    sets: dict[str, Any] = {}
+    notes = {}
+    for name in SETS:
+        scores = np.array([s.mean for s in critic.score_tokens(pieces[name])])
+        sets[name] = {
+            "files": [str(f.relative_to(out)) for f in files[name]],
+            **score_summary(scores),
+        }
+        notes[name] = [codec.decode(t) for t in pieces[name]]
+    stats = {name: set_statistics(notes[name]) for name in SETS}
+    also_judged = {
+        label: {
+            "path": str(other.path),
+            **{
+                name: _brief(score_summary([s.mean for s in other.score_tokens(pieces[name])]))
+                for name in SETS
+            },
+        }
+        for label, other in (also or {}).items()
+    }
+
+    composed_scores = np.array(sets["composed"]["scores"])
+    real_scores = np.array(sets["real"]["scores"])
+    median_real = int(np.argsort(real_scores)[len(real_scores) // 2])
+    shown = [
+        _shown("composed", "best", sets, int(composed_scores.argmax())),
+        _shown("composed", "worst", sets, int(composed_scores.argmin())),
+        _shown("real", "real", sets, median_real),
+    ]
+    report = {
+        "tunesmith": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": {**config.to_dict(), "best_of": best_of},
+        "composer": {
+            "path": str(Path(composer_meta["path"]).resolve()),
+            "run": str(Path(composer_meta["path"]).resolve().parent),
+            "valid_nll": composer_meta.get("state", {}).get("best"),
+        },
+        "critic": {
+            "path": str(critic.path.resolve()),
+            "run": str(critic.path.resolve().parent),
+            "temperature": critic.temperature,
+            "test": _critic_test(critic),
+        },
+        "sets": sets,
+        "also_judged": also_judged,
+        "statistics": {
+            "labels": {k: {"label": s.label, "unit": s.unit} for k, s in STATISTICS.items()},
+            "per_set": {name: {k: v.tolist() for k, v in stats[name].items()} for name in SETS},
+            "comparison": {
+                "composed": compare_sets(stats["real"], stats["composed"]),
+                "random": compare_sets(stats["real"], stats["random"]),
+            },
+        },
+        "best_of": best,
+        "shown": shown,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    report = _finite(report)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / REPORT, report)
+    from tunesmith.report.html import write_html
+
+    write_html(out)
+    return report
+
+
+def farthest_statistics(report: dict[str, Any], k: int = 5) -> list[tuple[str, dict]]:
+    """The ``k`` statistics where composed music is farthest from real (lowest overlap)."""
+    comparison = report["statistics"]["comparison"]["composed"]
+    ranked = sorted(comparison.items(), key=lambda kv: _or(kv[1]["overlap"], 2.0))
+    return ranked[:k]
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k != "scores"}
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _shown(set_name: str, role: str, sets: dict, i: int) -> dict[str, Any]:
+    return {
+        "set": set_name,
+        "role": role,
+        "file": sets[set_name]["files"][i],
+        "score": sets[set_name]["scores"][i],
+    }
+
+
+def _critic_test(critic: LoadedCritic) -> dict[str, Any] | None:
+    """The Critic's own test report, if ``tunesmith test critic`` (or training) wrote one."""
+    import json
+
+    path = critic.path.parent / "test_report.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _safe_stem(piece_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(piece_id).stem)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinities become None, so report.json is strict JSON."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj

@@ -1,0 +1,61 @@
+"""The Critic: an LSTM that reads a window of events in order and gives one logit (real vs bad)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from tunesmith.config import CriticConfig
+
+
+class Critic(nn.Module):
+    """Token embedding -> ``nn.LSTM`` -> [state at the last real token, mean over real tokens]
+    -> dropout -> linear -> one logit per window.
+
+    ``forward(tokens, lengths)``: ``(B, T)`` ids, PAD after each window's ``lengths`` tokens.
+    Pooling looks only at real tokens, so a padded short window scores as itself.
+    """
+
+    def __init__(self, config: CriticConfig, vocab_size: int, pad: int) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(vocab_size, c.embedding, padding_idx=pad)
+        self.lstm = nn.LSTM(
+            c.embedding,
+            c.hidden,
+            num_layers=c.layers,
+            dropout=c.dropout if c.layers > 1 else 0.0,
+            batch_first=True,
+            bidirectional=c.bidirectional,
+        )
+        width = c.hidden * (2 if c.bidirectional else 1)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(2 * width, 1)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, T = tokens.shape
+        x = self.drop(self.embed(tokens))
+        padded = bool((lengths < T).any())
+        if self.config.bidirectional and padded:
+            # The backward direction must start at each window's last real token, not at PAD.
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            y, (h, _) = self.lstm(packed)
+            y, _ = pad_packed_sequence(y, batch_first=True, total_length=T)
+            last = torch.cat([h[-2], h[-1]], dim=1)
+        else:
+            # One direction reads PAD only after the real tokens, so their outputs are exact.
+            y, _ = self.lstm(x)
+            rows = torch.arange(B, device=tokens.device)
+            last = y[rows, lengths - 1]
+            if self.config.bidirectional:  # unpadded: the backward state is at position 0
+                H = self.config.hidden
+                last = torch.cat([last[:, :H], y[:, 0, H:]], dim=1)
+        mask = (torch.arange(T, device=tokens.device)[None] < lengths[:, None]).to(y.dtype)
+        mean = (y * mask[..., None]).sum(dim=1) / lengths[:, None].to(y.dtype)
+        features = self.drop(torch.cat([last, mean], dim=1))
+        return self.head(features).squeeze(1)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

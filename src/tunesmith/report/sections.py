@@ -1,0 +1,223 @@
+"""The sections of report.html, each a function of report.json (and, for the curves and the
+pieces, files it names) returning an HTML fragment.
+
+Numbers are only formatted here, never computed: report.json is the one source of truth, so
+the page, the CLI's table and any later analysis of report.json agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tunesmith.report import plots
+from tunesmith.report.format import (
+    DASH,
+    esc,
+    figure,
+    finite,
+    get,
+    img,
+    mean_std,
+    note,
+    num,
+    pct,
+)
+
+SETS = ("composed", "real", "random")
+FARTHEST = 5  # statistics highlighted as farthest from real (the CLI lists as many)
+
+
+def resolve(out_dir: Path, path: Any) -> Path | None:
+    """A path from report.json: absolute as is; relative to the output folder if it exists
+    there, else relative to the working directory (where ``tunesmith evaluate`` ran, which is
+    how it writes the run directories). None for a missing or non-string value."""
+    if not isinstance(path, str) or not path:
+        return None
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    if not (out_dir / p).exists() and p.exists():
+        return p
+    return out_dir / p
+
+
+def verdict(report: Mapping[str, Any]) -> str:
+    """Headline sentence and the per-set table of Critic scores."""
+    sets = get(report, "sets") or {}
+    c, r, x = (get(sets, s) for s in SETS)
+    headline = (
+        f"The Critic took <strong>{pct(get(c, 'called_real'))}</strong> of the composed pieces "
+        f"for real (mean score <strong>{num(get(c, 'mean'))}</strong>), against "
+        f"{pct(get(r, 'called_real'))} of real and {pct(get(x, 'called_real'))} of random "
+        "pieces (taken for real: score above 0.5)."
+    )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("set", "pieces", "mean", "median", "std", "q25–q75", "taken for real")
+    )
+    rows = []
+    for name in SETS:
+        s = get(sets, name)
+        files = get(s, "files")
+        count = str(len(files)) if isinstance(files, list) else DASH
+        quartiles = f"{num(get(s, 'q25'), 2)}–{num(get(s, 'q75'), 2)}"
+        cells = [count, num(get(s, "mean")), num(get(s, "median")), num(get(s, "std"))]
+        cells += [quartiles, pct(get(s, "called_real"))]
+        tds = "".join(f'<td class="n">{v}</td>' for v in cells)
+        rows.append(f'<tr><th class="set-{name}">{name}</th>{tds}</tr>')
+    table = f'<table class="scores"><thead><tr>{head}</tr></thead>{"".join(rows)}</table>'
+    return f'<p class="verdict">{headline}</p>{table}'
+
+
+def settings(report: Mapping[str, Any]) -> str:
+    """The models and sampling settings behind the figures, as a two-column table."""
+    rows: list[tuple[str, str]] = [
+        ("Composer", f"<code>{esc(get(report, 'composer', 'path') or DASH)}</code>"),
+        ("Composer valid NLL (nats/token)", num(get(report, "composer", "valid_nll"), 4)),
+        ("Critic", f"<code>{esc(get(report, 'critic', 'path') or DASH)}</code>"),
+        ("Critic temperature", num(get(report, "critic", "temperature"), 3)),
+    ]
+    mix = get(report, "critic", "test", "mix")
+    if isinstance(mix, Mapping):
+        rows.append(
+            ("Critic test accuracy / AUC", f"{num(mix.get('accuracy'))} / {num(mix.get('auc'))}")
+        )
+    for key, value in (get(report, "settings") or {}).items():
+        rows.append((f"sampling: {esc(key)}", esc(DASH if value is None else value)))
+    rows += [
+        ("tunesmith", esc(get(report, "tunesmith") or DASH)),
+        ("created", esc(get(report, "created") or DASH)),
+    ]
+    if finite(get(report, "seconds")) is not None:
+        rows.append(("evaluation took (s)", num(get(report, "seconds"), 1)))
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="settings">{body}</table>'
+
+
+def best_of(report: Mapping[str, Any]) -> str:
+    """Critic-guided generation, if used: mean score and share taken for real, before/after."""
+    b = get(report, "best_of")
+    if not isinstance(b, Mapping):
+        return ""
+    return (
+        '<section id="best-of"><h2>Best of K</h2>'
+        f"<p>Each composed piece is the Critic's favourite of <strong>{esc(b.get('k', DASH))}"
+        "</strong> candidates. Against one candidate per piece (the first), the mean score went "
+        f"from <strong>{num(b.get('mean_before'))}</strong> to "
+        f"<strong>{num(b.get('mean_after'))}</strong>, and the share taken for real from "
+        f"<strong>{pct(b.get('called_real_before'))}</strong> to "
+        f"<strong>{pct(b.get('called_real_after'))}</strong>. The Critic chose, so these "
+        "scores flatter the pieces: the statistics table is the independent check.</p></section>"
+    )
+
+
+def training(report: Mapping[str, Any], out_dir: Path) -> str:
+    """Both models' training curves from their runs' log.jsonl, or a note per missing log."""
+    parts = [
+        _curves("Composer", get(report, "composer", "run"), out_dir, plots.composer_curves_png),
+        _curves("Critic", get(report, "critic", "run"), out_dir, plots.critic_curves_png),
+    ]
+    return (
+        '<section id="training"><h2>Training</h2>'
+        f'<div class="pair">{"".join(parts)}</div></section>'
+    )
+
+
+def _curves(
+    model: str,
+    run: Any,
+    out_dir: Path,
+    draw: Callable[[Sequence[Mapping[str, Any]]], bytes | None],
+) -> str:
+    # Imported here: training.log pulls in torch, which the rest of the page does not need.
+    from tunesmith.training.log import LOG, read_log
+
+    run_dir = resolve(out_dir, run)
+    if run_dir is None:
+        return note(f"{model}: report.json names no run directory, so no training curves.")
+    try:
+        records = [r for r in read_log(run_dir) if isinstance(r, dict) and r.get("event") == "eval"]
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        return note(
+            f"{model}: no training curves, cannot read <code>{esc(run_dir / LOG)}</code> "
+            f"({esc(reason)})."
+        )
+    png = draw(records)
+    if png is None:
+        return note(f"{model}: <code>{esc(run_dir / LOG)}</code> holds no evaluations yet.")
+    caption = (
+        f"{model} training, from <code>{esc(run_dir / LOG)}</code>: solid lines on the left "
+        "axis; training loss is the mean over the steps since the previous evaluation."
+    )
+    if model == "Critic":
+        caption += " Dashed lines: validation accuracy and AUC, on the right axis."
+    return figure(img(png, f"{model} training curves"), caption)
+
+
+def scores(report: Mapping[str, Any]) -> str:
+    """Histograms of the three sets' Critic scores on one plot."""
+    per_set = {}
+    for name in SETS:
+        values = get(report, "sets", name, "scores")
+        per_set[name] = values if isinstance(values, list) else []
+    png = plots.score_histograms_png(per_set)
+    caption = (
+        "Critic scores of every piece, per set, as the share of the set in each bin of width "
+        "0.05. Real pieces should sit right of the dotted line, random ones left of it."
+    )
+    return (
+        '<section id="scores"><h2>Scores</h2>'
+        f"{figure(img(png, 'histograms of Critic scores'), caption)}</section>"
+    )
+
+
+def statistics(report: Mapping[str, Any]) -> str:
+    """Per statistic: mean ± std per set, overlap area and KL divergence against real music;
+    the statistics where composed is farthest from real (lowest overlap) highlighted."""
+    labels = get(report, "statistics", "labels") or {}
+    vs_composed = get(report, "statistics", "comparison", "composed") or {}
+    vs_random = get(report, "statistics", "comparison", "random") or {}
+    ranked = sorted(
+        (o, name) for name in labels if (o := finite(get(vs_composed, name, "overlap"))) is not None
+    )
+    farthest = [name for _, name in ranked[:FARTHEST]]
+    rows = []
+    for name, meta in labels.items():
+        c, x = get(vs_composed, name), get(vs_random, name)
+        real = c if finite(get(c, "reference_mean")) is not None else x
+        cells = [
+            mean_std(get(real, "reference_mean"), get(real, "reference_std")),
+            mean_std(get(c, "other_mean"), get(c, "other_std")),
+            mean_std(get(x, "other_mean"), get(x, "other_std")),
+            num(get(c, "overlap")),
+            num(get(c, "kl")),
+            num(get(x, "overlap")),
+            num(get(x, "kl")),
+        ]
+        tds = "".join(f'<td class="n">{v}</td>' for v in cells)
+        label, unit = get(meta, "label") or name, get(meta, "unit") or ""
+        rank = farthest.index(name) + 1 if name in farthest else 0
+        mark = f' <span class="rank" title="rank by overlap">#{rank}</span>' if rank else ""
+        attr = ' class="far"' if rank else ""
+        rows.append(f"<tr{attr}><th>{esc(label)}{mark}</th><td>{esc(unit)}</td>{tds}</tr>")
+    names = ", ".join(esc(get(labels, n, "label") or n) for n in farthest) or DASH
+    head = (
+        '<thead><tr><th rowspan="2">statistic</th><th rowspan="2">unit</th>'
+        '<th colspan="3">mean ± std</th><th colspan="2">composed vs real</th>'
+        '<th colspan="2">random vs real</th></tr>'
+        "<tr><th>real</th><th>composed</th><th>random</th>"
+        "<th>overlap</th><th>KL</th><th>overlap</th><th>KL</th></tr></thead>"
+    )
+    return (
+        '<section id="statistics"><h2>Statistics</h2>'
+        f"<p>Farthest from real music (lowest overlap): <strong>{names}</strong>.</p>"
+        f'<table class="stats">{head}{"".join(rows)}</table>'
+        '<p class="caption">Per-piece statistics (Yang &amp; Lerch 2018). <em>Overlap</em>: '
+        "area shared by the two sets' densities (1 = the same, 0 = disjoint). <em>KL</em>: "
+        "KL(real ‖ set) in nats, how badly the set covers where real music lies. Highlighted: "
+        f"the {FARTHEST} statistics with the lowest composed-vs-real overlap. "
+        f"{DASH}: undefined (e.g. no notes).</p></section>"
+    )

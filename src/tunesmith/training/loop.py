@@ -1,0 +1,353 @@
+"""The one training loop, shared by the Composer and the Critic.
+
+A :class:`Task` says what to train (model, batches, loss, validation); :func:`train` does the
+rest: AdamW, warm-up then cosine or plateau decay, gradient clipping, bf16 autocast on CUDA,
+DDP under ``torchrun``, validation and early stopping, checkpoints and resume, a JSONL log.
+
+Determinism: batch order is a permutation drawn from ``(seed, epoch)``, augmentation of each
+example from ``(seed, epoch, index)`` and the dropout RNG is re-seeded from ``(seed, step, rank)``
+before every step. So the whole random state is a function of the step counter, and a resumed
+run (from a checkpoint at any step) takes exactly the steps an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from tunesmith.config import TrainConfig
+from tunesmith.errors import CheckpointError, ConfigError
+from tunesmith.progress import Progress, Silent
+from tunesmith.training.checkpoint import load_optimizer, load_weights, read_meta, save_checkpoint
+from tunesmith.training.distributed import Runtime
+from tunesmith.training.log import RunLog, write_run_json
+
+# Settings a resumed run may change: they move no weight (the budget only decides when to stop).
+RESUMABLE_CHANGES = ("max_minutes", "device", "save_every", "patience")
+
+
+class Task(Protocol):
+    """What the loop trains. Batches are dicts of CPU tensors; the loop moves them."""
+
+    kind: str  # "composer" or "critic"; also the checkpoint kind
+    model: nn.Module
+    metric: str  # validation metric to minimise, e.g. "valid_nll"
+    unit: str  # what the loss averages over, for progress: "tokens" or "windows"
+
+    def num_train(self) -> int:
+        """Number of training examples (windows)."""
+        ...
+
+    def batch(self, indices: np.ndarray, epoch: int) -> dict[str, torch.Tensor]:
+        """The examples at ``indices``, augmented deterministically from (seed, epoch, index)."""
+        ...
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """Sum of per-item losses over the batch, and the number of items summed."""
+        ...
+
+    def evaluate(self, model: nn.Module, rt: Runtime) -> dict[str, float]:
+        """Validation metrics (must include ``metric``), the same on every rank; no augmentation.
+        Under DDP each rank may take a share of the data and combine sums with ``rt.sum``."""
+        ...
+
+    def meta(self) -> dict[str, Any]:
+        """JSON that describes the model and its data, saved in every checkpoint. Every key
+        but ``data.cache`` must match when a run is resumed."""
+        ...
+
+
+@dataclass
+class TrainState:
+    """Everything about the run's position, saved in the JSON of each checkpoint."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of ``epoch`` already taken
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training steps so far, over all sessions
+    items: int = 0  # items (tokens or windows) trained on
+    best: float = math.inf
+    best_step: int = -1
+    bad_evals: int = 0
+    lr_scale: float = 1.0  # the plateau schedule's decay so far
+    loss_sum: float = 0.0  # training loss since the last evaluation, for its mean
+    loss_steps: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    state: TrainState
+    stop: str  # "epochs", "early stop", "time budget", "interrupted"
+
+    @property
+    def best(self) -> Path:
+        return self.out / "best"
+
+
+def lr_at(config: TrainConfig, step: int, progress: float, lr_scale: float) -> float:
+    """Learning rate for ``step``: linear warm-up, then cosine over ``progress`` in [0, 1]
+    (the larger of the share of steps and the share of the time budget), or the plateau
+    schedule's scale."""
+    base = config.lr
+    if step < config.warmup_steps:
+        return base * (step + 1) / config.warmup_steps
+    if config.schedule == "plateau":
+        return base * lr_scale
+    low = base * config.min_lr_ratio
+    return low + (base - low) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def step_seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM so the loop stops between steps and saves; a second Ctrl-C aborts."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device):
+    """AdamW; no weight decay on embeddings, biases and norms."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2 or "embed" in n]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        betas=(0.9, 0.99),
+        fused=device.type == "cuda",
+    )
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; full precision elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train(
+    task: Task,
+    config: TrainConfig,
+    out: str | Path,
+    rt: Runtime,
+    resume: bool = False,
+    progress: Progress | None = None,
+    echo: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train ``task.model`` into the run directory ``out`` (``best/``, ``last/``, logs)."""
+    out = Path(out)
+    progress = progress or Silent()
+    say = echo if rt.main else (lambda s: None)
+    model = task.model.to(rt.device)
+    optimizer = make_optimizer(model, config, rt.device)
+    state = TrainState()
+    if resume:
+        state = _resume(task, config, out, model, optimizer, rt)
+        say(f"resumed {out} at epoch {state.epoch + 1}, step {state.step}")
+    elif (out / "last").exists() or (out / "best").exists():
+        raise CheckpointError(f"{out}: already holds a run; use --resume to continue it")
+
+    n, B = task.num_train(), config.batch_size
+    if rt.world > B:
+        raise ConfigError(
+            f"train.batch_size ({B}) is smaller than the number of ranks ({rt.world})"
+        )
+    steps_per_epoch = n // B
+    if steps_per_epoch == 0:
+        raise ConfigError(f"train.batch_size ({B}) exceeds the {n} training examples")
+    total_steps = steps_per_epoch * config.epochs
+    budget = config.max_minutes * 60.0
+    ddp = DistributedDataParallel(model) if rt.distributed else model
+    autocast = autocast_for(rt.device)
+    log = RunLog(out, keep_until=state.step if resume else None) if rt.main else None
+    if rt.main:
+        write_run_json(out, task, config, rt)
+
+    def checkpoint(name: str, with_optimizer: bool) -> None:
+        if rt.main:
+            meta = {
+                **task.meta(),
+                "kind": task.kind,
+                "train": config.to_dict(),
+                "state": asdict(state),
+                "world": rt.world,
+            }
+            save_checkpoint(out / name, model, meta, optimizer if with_optimizer else None)
+
+    def validate() -> bool:
+        """Evaluate, keep the best, save, decide on early stopping (True: stop)."""
+        model.eval()
+        with torch.no_grad(), autocast:
+            metrics = task.evaluate(model, rt)
+        model.train()
+        value = metrics[task.metric]
+        improved = value < state.best
+        if improved:
+            state.best, state.best_step, state.bad_evals = value, state.step, 0
+        else:
+            state.bad_evals += 1
+            if config.schedule == "plateau":
+                state.lr_scale *= 0.5
+        record = {
+            "epoch": round(state.epoch + state.batch_in_epoch / steps_per_epoch, 3),
+            "step": state.step,
+            "elapsed": round(state.elapsed, 2),
+            "train_loss": round(state.loss_sum / state.loss_steps, 5) if state.loss_steps else None,
+            **{k: round(v, 5) for k, v in metrics.items()},
+            "best": improved,
+        }
+        state.history.append(record)
+        state.loss_sum, state.loss_steps = 0.0, 0
+        if log:
+            log.eval(record)
+        say(_eval_line(record, task.metric))
+        if improved:
+            checkpoint("best", with_optimizer=False)
+        checkpoint("last", with_optimizer=True)
+        return bool(config.patience and state.bad_evals >= config.patience)
+
+    flag = StopFlag()
+    stop = ""
+    evaluated_at = state.step if resume else -1
+    advance = progress.task(f"training {task.kind}", total_steps)
+    advance(state.step)
+    model.train()
+    with flag.installed():
+        while state.epoch < config.epochs and not stop:
+            order = np.random.default_rng([config.seed, state.epoch]).permutation(n)
+            b = state.batch_in_epoch
+            t0 = time.perf_counter()
+            indices = order[b * B : (b + 1) * B][rt.rank :: rt.world]
+            batch = {k: v.to(rt.device) for k, v in task.batch(indices, state.epoch).items()}
+            torch.manual_seed(step_seed(config.seed, state.step, rt.rank))
+            with autocast:
+                loss_sum, count = task.loss(ddp, batch)
+            # Every rank scales its loss to the mean over the global batch, so DDP's gradient
+            # average equals one process's gradient on the whole batch.
+            total_loss, global_count, stop_asked = rt.sum([loss_sum.item(), count, flag.set])
+            (loss_sum * (rt.world / global_count)).backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            frac = max(state.step / total_steps, state.elapsed / budget if budget else 0.0)
+            lr = lr_at(config, state.step, frac, state.lr_scale)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            # Every rank adds the same step time, so budgets and schedules agree across ranks.
+            dt = rt.max(time.perf_counter() - t0)
+            loss = total_loss / global_count
+            state.step += 1
+            state.batch_in_epoch += 1
+            state.items += int(global_count)
+            state.elapsed += dt
+            state.loss_sum += loss
+            state.loss_steps += 1
+            rate = global_count / dt
+            advance(1, f"epoch {state.epoch + 1}  loss {loss:.3f}  {rate:,.0f} {task.unit}/s")
+            if log:
+                log.step(state.epoch + 1, state.step, state.elapsed, loss, lr, rate)
+            if stop_asked:
+                stop = "interrupted"
+            elif budget and state.elapsed >= budget:
+                stop = "time budget"
+            epoch_end = state.batch_in_epoch == steps_per_epoch
+            if epoch_end:
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            if (epoch_end and not config.eval_every) or (
+                config.eval_every and state.step % config.eval_every == 0
+            ):
+                evaluated_at = state.step
+                if validate() and not stop:
+                    stop = "early stop"
+            elif config.save_every and state.step % config.save_every == 0:
+                checkpoint("last", with_optimizer=True)
+        if stop == "interrupted":
+            if evaluated_at != state.step:
+                checkpoint("last", with_optimizer=True)
+            say(f"interrupted at step {state.step}; continue with --resume")
+        elif evaluated_at != state.step:
+            validate()  # the run ended between evaluations (time budget, eval_every)
+    if log:
+        log.close()
+    rt.barrier()
+    return TrainResult(out, state, stop or "epochs")
+
+
+def _resume(task, config, out, model, optimizer, rt) -> TrainState:
+    last = out / "last"
+    if not (last / "checkpoint.json").exists():
+        raise CheckpointError(f"{out}: nothing to resume (no last/ checkpoint)")
+    meta = read_meta(last, kind=task.kind)
+    want = task.meta()
+    for key, value in want.items():
+        saved = meta.get(key)
+        if key == "data" and isinstance(saved, dict):  # the cache may have moved
+            saved = {k: v for k, v in saved.items() if k != "cache"}
+            value = {k: v for k, v in value.items() if k != "cache"}
+        if saved != value:
+            raise CheckpointError(f"{last}: was trained with {key} {saved}, this run asks {value}")
+    saved_train = meta.get("train", {})
+    changed = sorted(
+        k
+        for k, v in config.to_dict().items()
+        if k not in RESUMABLE_CHANGES and saved_train.get(k) != v
+    )
+    if changed:
+        raise CheckpointError(f"{last}: training settings differ from the saved run: {changed}")
+    load_weights(model, last, rt.device)
+    load_optimizer(optimizer, last, meta)
+    try:
+        return TrainState(**meta["state"])
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{last}: malformed training state ({e})") from e
+
+
+def _eval_line(record: dict[str, Any], metric: str) -> str:
+    parts = [f"epoch {record['epoch']:>6.2f}", f"step {record['step']:>6}"]
+    if record["train_loss"] is not None:
+        parts.append(f"train {record['train_loss']:.4f}")
+    parts += [f"{k} {v:.4f}" for k, v in record.items() if k.startswith("valid")]
+    parts.append(f"{record['elapsed']:.0f}s")
+    if record["best"]:
+        parts.append("*best*")
+    return "  ".join(parts)

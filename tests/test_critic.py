@@ -1,0 +1,210 @@
+"""The Critic on real chorales: its model, the classification figures, training that learns,
+calibration, and scoring any MIDI a user has (one note, long, corrupt, folders)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from helpers import tunesmith
+from tunesmith.config import CriticConfig, NegativeConfig, TrainConfig, WindowConfig
+from tunesmith.data.midi import read_midi, write_midi
+from tunesmith.data.notes import Notes
+from tunesmith.errors import CheckpointError
+from tunesmith.evaluation.classification import (
+    binary_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    roc_auc,
+    sigmoid,
+)
+from tunesmith.evaluation.critic_report import calibrate, critic_report
+from tunesmith.evaluation.scoring import load_critic
+from tunesmith.models.critic import Critic
+from tunesmith.training.critic import CriticTask
+from tunesmith.training.distributed import Runtime
+from tunesmith.training.loop import train
+
+CPU = Runtime(0, 1, torch.device("cpu"))
+VOCAB, PAD = 385, 382
+
+
+@pytest.fixture(scope="module")
+def trained(bach_cache, tmp_path_factory):
+    """A tiny Critic trained on real chorales against random notes, calibrated."""
+    task = CriticTask(
+        bach_cache,
+        CriticConfig(embedding=16, hidden=32, dropout=0.0),
+        WindowConfig(length=64, stride=32),
+        NegativeConfig(kinds=("random",)),
+        seed=0,
+    )
+    config = TrainConfig(batch_size=16, lr=5e-3, epochs=4, warmup_steps=5, patience=0)
+    out = tmp_path_factory.mktemp("critic") / "run"
+    result = train(task, config, out, CPU, echo=lambda s: None)
+    critic = load_critic(out)
+    calibrate(critic, bach_cache)
+    return result
+
+
+# -- the model --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["one way", "both ways"])
+def test_a_padded_window_scores_as_itself(bidirectional):
+    torch.manual_seed(0)
+    model = Critic(CriticConfig(embedding=8, hidden=16, bidirectional=bidirectional), VOCAB, PAD)
+    model.eval()
+    short = torch.randint(0, 300, (1, 20))
+    padded = torch.full((1, 50), PAD)
+    padded[0, :20] = short
+    other = torch.randint(0, 300, (1, 50))  # a full-length neighbour in the same batch
+    with torch.no_grad():
+        alone = model(short, torch.tensor([20]))
+        batched = model(torch.cat([padded, other]), torch.tensor([20, 50]))
+        other_alone = model(other, torch.tensor([50]))
+    torch.testing.assert_close(batched[0], alone[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(batched[1], other_alone[0], rtol=1e-5, atol=1e-6)
+
+
+# -- classification figures --------------------------------------------------------------------
+
+
+def test_auc_matches_counting_pairs():
+    r = np.random.default_rng(0)
+    labels = r.integers(0, 2, 300)
+    scores = np.round(r.normal(labels * 0.8, 1.0), 1)  # rounding makes ties
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean()
+    assert roc_auc(labels, scores) == pytest.approx(pairs)
+    assert roc_auc([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]) == 1.0
+    assert roc_auc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 0.0
+    assert np.isnan(roc_auc([1, 1], [0.3, 0.4]))
+
+
+def test_calibration_error_and_temperature_fit():
+    r = np.random.default_rng(1)
+    true_logits = r.normal(0, 3, 20_000)
+    labels = r.random(20_000) < sigmoid(true_logits)
+    # A judge twice as confident as it should be: temperature scaling finds T = 2.
+    T = fit_temperature(labels, 2 * true_logits)
+    assert pytest.approx(2.0, rel=0.05) == T
+    over = expected_calibration_error(labels, sigmoid(2 * true_logits))
+    fixed = expected_calibration_error(labels, sigmoid(2 * true_logits / T))
+    assert fixed < 0.02 < over
+    m = binary_metrics(labels, true_logits)
+    assert m["accuracy"] == pytest.approx(np.mean(labels == (true_logits > 0)))
+    assert 0 < m["f1"] <= 1
+
+
+# -- training, calibration, the report ------------------------------------------------------------
+
+
+def test_a_tiny_critic_learns_real_from_random_quickly(trained):
+    history = trained.state.history
+    assert history[-1]["valid_acc"] >= 0.95
+    assert history[-1]["valid_auc"] >= 0.99
+    assert history[-1]["valid_loss"] < history[0]["valid_loss"]
+
+
+def test_calibration_is_saved_and_used(trained, bach_cache):
+    meta = json.loads((trained.out / "best" / "checkpoint.json").read_text())
+    critic = load_critic(trained.out)
+    assert critic.temperature == meta["temperature"]
+    assert 0.05 < critic.temperature < 20
+
+
+def test_the_report_is_consistent(trained, bach_cache):
+    critic = load_critic(trained.out)
+    report = critic_report(critic, bach_cache, "test", kinds=("random", "wrong_notes"))
+    mix = report["mix"]
+    (tn, fp), (fn, tp) = mix["confusion"]
+    n = report["real_windows"]
+    assert tn + fp == fn + tp == n
+    assert mix["accuracy"] == pytest.approx((tn + tp) / (2 * n))
+    assert report["kinds"]["random"]["accuracy"] >= 0.95
+    # Trained on random notes only, it cannot tell wrong notes from real music (FINDINGS.md).
+    assert report["kinds"]["wrong_notes"]["auc"] < 0.8
+    assert report["real_called_real"] == pytest.approx(tp / n)
+
+
+# -- scoring files ---------------------------------------------------------------------------------
+
+
+def test_scoring_in_one_batch_equals_scoring_one_by_one(trained, bach_midi_files):
+    critic = load_critic(trained.out)
+    pieces = [critic.codec.encode(read_midi(p)) for p in bach_midi_files[:3]]
+    together = critic.score_tokens(pieces)
+    for piece, score in zip(pieces, together):
+        (alone,) = critic.score_tokens([piece])
+        np.testing.assert_allclose(score.scores, alone.scores, rtol=1e-5, atol=1e-6)
+        assert score.windows == len(alone.scores) > 1
+
+
+@pytest.fixture
+def midi_zoo(tmp_path, bach_midi_files):
+    """A one-note file, a long file (four chorales end to end), a corrupt file, in a folder."""
+    zoo = tmp_path / "zoo"
+    (zoo / "sub").mkdir(parents=True)
+    midi = mido.MidiFile()
+    track = mido.MidiTrack()
+    track += [mido.Message("note_on", note=60, velocity=90, time=0)]
+    track += [mido.Message("note_off", note=60, velocity=0, time=480)]
+    midi.tracks.append(track)
+    midi.save(zoo / "one_note.mid")
+    parts, t = [], 0.0
+    for p in bach_midi_files[:4]:
+        notes = read_midi(p)
+        parts.append(notes.shifted(t))
+        t += notes.duration + 1.0
+    fields = ("start", "end", "pitch", "velocity")
+    long = Notes(*(np.concatenate([getattr(n, f) for n in parts]) for f in fields))
+    write_midi(long, zoo / "sub" / "long.mid")
+    (zoo / "corrupt.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff")
+    shutil.copy(bach_midi_files[0], zoo / "sub" / "chorale.MID")
+    return zoo
+
+
+def test_critique_scores_short_long_and_foldered_files_and_skips_bad_ones(trained, midi_zoo):
+    out = tunesmith("critique", midi_zoo, "--critic", trained.out, "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    by_name = {r["file"].rsplit("/", 1)[-1]: r for r in result["files"]}
+    assert set(by_name) == {"one_note.mid", "long.mid", "chorale.MID"}
+    assert by_name["one_note.mid"]["windows"] == 1
+    assert by_name["long.mid"]["windows"] > 4 * by_name["one_note.mid"]["windows"]
+    for r in by_name.values():
+        assert 0.0 <= r["min"] <= r["mean"] <= 1.0
+    assert [s["file"].rsplit("/", 1)[-1] for s in result["skipped"]] == ["corrupt.mid"]
+    assert "corrupt" in result["skipped"][0]["reason"]
+    # The table says the same, and names the skipped file with its reason.
+    table = tunesmith("critique", midi_zoo, "--critic", trained.out)
+    assert "scored 3 file(s), skipped 1" in table.stdout
+    assert "corrupt.mid" in table.stdout
+
+
+def test_critique_with_nothing_scorable_fails_in_one_line(trained, midi_zoo, tmp_path):
+    for args in ([midi_zoo / "corrupt.mid"], [tmp_path / "nowhere.mid"], [tmp_path / "empty"]):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        out = tunesmith("critique", *args, "--critic", trained.out)
+        assert out.returncode == 2
+        assert "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert str(args[0]) in out.stderr
+
+
+def test_a_composer_checkpoint_is_not_a_critic(trained, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(trained.out / "best", ckpt)
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    (ckpt / "checkpoint.json").write_text(json.dumps({**meta, "kind": "composer"}))
+    with pytest.raises(CheckpointError, match="expected 'critic'"):
+        load_critic(ckpt)
+    (ckpt / "checkpoint.json").write_text(json.dumps({**meta, "temperature": -1}))
+    with pytest.raises(CheckpointError, match="temperature"):
+        load_critic(ckpt)
