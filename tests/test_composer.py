@@ -28,11 +28,15 @@ def tiny(**kw) -> ComposerConfig:
     return ComposerConfig(**{"embedding": 16, "hidden": 32, "layers": 2, "dropout": 0.0, **kw})
 
 
+# One layer: it leaves the unigram plateau much sooner than two (bench/ and the closing notes).
+TRAINED = ComposerConfig(embedding=16, hidden=64, layers=1, dropout=0.0)
+
+
 @pytest.fixture(scope="module")
 def trained(bach_cache, tmp_path_factory):
-    """A tiny Composer trained for a few epochs on six real chorales (a real run directory)."""
-    task = ComposerTask(bach_cache, tiny(), WindowConfig(length=64, stride=32), seed=0)
-    config = TrainConfig(batch_size=16, lr=1e-2, epochs=6, warmup_steps=5, patience=0)
+    """A tiny Composer trained on six real chorales (a real run directory)."""
+    task = ComposerTask(bach_cache, TRAINED, WindowConfig(length=64, stride=32), seed=0)
+    config = TrainConfig(batch_size=16, lr=1e-2, epochs=20, warmup_steps=5, patience=0)
     out = tmp_path_factory.mktemp("run") / "composer"
     result = train(task, config, out, CPU, echo=lambda s: None)
     return result
@@ -91,12 +95,14 @@ def test_a_tiny_composer_learns_real_chorales(trained):
     assert history[0]["valid_nll"] < np.log(VOCAB)
     assert history[-1]["valid_nll"] < 3.5
     assert history[-1]["train_loss"] < history[0]["train_loss"] - 1.5
-    assert trained.state.best == min(r["valid_nll"] for r in history)
+    assert trained.state.best == pytest.approx(min(r["valid_nll"] for r in history), abs=1e-5)
 
 
 def test_a_tiny_composer_overfits_two_pieces(bach_cache):
     """Capacity check: with enough steps on two pieces the training loss collapses."""
-    task = ComposerTask(bach_cache, tiny(hidden=64), WindowConfig(length=64, stride=16), seed=1)
+    task = ComposerTask(
+        bach_cache, tiny(layers=1, hidden=128), WindowConfig(length=64, stride=16), seed=1
+    )
     task.windows.index = task.windows.index[task.windows.index[:, 0] < 2]
     model = task.model
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -136,7 +142,7 @@ def test_save_and_load_give_identical_outputs(trained):
     assert torch.equal(a, b)
     meta = json.loads((trained.out / "best" / "checkpoint.json").read_text())
     assert meta["kind"] == "composer"
-    assert meta["model"] == tiny().to_dict()
+    assert meta["model"] == TRAINED.to_dict()
     assert meta["codec"] == CodecConfig().to_dict()
     assert meta["state"]["best"] == pytest.approx(trained.state.best)
 
@@ -179,7 +185,7 @@ def test_a_damaged_checkpoint_is_a_clear_error_naming_the_file(trained, tmp_path
     elif damage == "missing":
         ckpt = tmp_path / "nowhere"
     elif damage == "wrong_shape":
-        meta_path.write_text(json.dumps({**meta, "model": tiny(hidden=48).to_dict()}))
+        meta_path.write_text(json.dumps({**meta, "model": tiny(layers=1, hidden=48).to_dict()}))
     elif damage == "bad_model_config":
         meta_path.write_text(json.dumps({**meta, "model": {"hidden": -1}}))
     with pytest.raises(CheckpointError, match=message) as e:
@@ -257,7 +263,7 @@ def test_end_of_piece_only_comes_when_all_notes_are_released():
     assert not allowed[:, [codec.pad, codec.bos]].any()
     # The third sequence has no note and this is its last token: only a note-on will do.
     assert allowed[2].nonzero().squeeze(1).tolist() == list(range(NUM_PITCHES))
-    assert rules.clock.tolist() == [1, 2, 2]
+    assert rules.clock.tolist() == [0, 1, 2]  # one step per shift(1) token
 
 
 def test_sampling_is_reproducible_under_a_seed(trained):

@@ -208,3 +208,33 @@ def test_a_composer_checkpoint_is_not_a_critic(trained, tmp_path):
     (ckpt / "checkpoint.json").write_text(json.dumps({**meta, "temperature": -1}))
     with pytest.raises(CheckpointError, match="temperature"):
         load_critic(ckpt)
+
+
+@pytest.mark.slow
+def test_the_cli_trains_a_critic_with_composer_negatives_and_reports(
+    bach_cache, bach_midi_dir, tmp_path
+):
+    from tunesmith.config import ComposerConfig
+    from tunesmith.training.composer import ComposerTask
+
+    composer = ComposerTask(bach_cache, ComposerConfig(embedding=8, hidden=16, layers=1))
+    config = TrainConfig(batch_size=16, epochs=1, patience=0)
+    train(composer, config, tmp_path / "composer", CPU, echo=lambda s: None)
+    tiny = ["--embedding", "8", "--hidden", "16", "--window", "64", "--stride", "32"]
+    data = ["--midi-dir", bach_midi_dir, "--cache-dir", bach_cache.path.parent.parent]
+    negatives = ["--negatives", "random,composer", "--composer", tmp_path / "composer"]
+    settings = ["--epochs", "2", "--batch-size", "16", "--composer-pieces", "8"]
+    out = tunesmith(
+        "train", "critic", *data, *tiny, *negatives, *settings, "--out", tmp_path / "critic"
+    )
+    assert out.returncode == 0, out.stderr
+    for word in ("random", "composer", "accuracy", "AUC", "ECE", "temperature"):
+        assert word in out.stdout
+    report = json.loads((tmp_path / "critic" / "test_report.json").read_text())
+    assert set(report["kinds"]) == {"random", "composer"}
+    meta = json.loads((tmp_path / "critic" / "best" / "checkpoint.json").read_text())
+    assert meta["negatives"]["composer"] == str(tmp_path / "composer")
+    assert "temperature" in meta
+    again = tunesmith("test", "critic", "--critic", tmp_path / "critic", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["mix"]["accuracy"] == report["mix"]["accuracy"]

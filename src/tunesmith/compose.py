@@ -173,7 +173,6 @@ def pick(
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
-@torch.no_grad()
 def sample(
     model: Composer,
     codec: Codec,
@@ -184,8 +183,25 @@ def sample(
     """Sample ``config.n`` pieces in one batch; returns each piece's event tokens (int64, no
     BOS/EOS/PAD), the primer's tokens first when a primer is given."""
     config = config or SampleConfig()
+    events = sample_tokens(model, codec, config, primer, progress).cpu().numpy()
+    head = np.asarray(primer if primer is not None else [], dtype=np.int64)
+    # drop PAD and the EOS that ends a piece
+    return [np.concatenate([head, row[row < codec.num_events]]) for row in events]
+
+
+@torch.no_grad()
+def sample_tokens(
+    model: Composer,
+    codec: Codec,
+    config: SampleConfig,
+    primer: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """The generated tokens as sampled, ``(n, length)`` on the model's device: each row ends
+    with EOS (if the piece ended) and then PAD. The model is left in the mode it was in."""
     progress = progress or Silent()
     device = next(model.parameters()).device
+    was_training = model.training
     model.eval()
     n, length = config.n, config.length
     generator = torch.Generator(device).manual_seed(config.seed)
@@ -216,14 +232,20 @@ def sample(
             break
         logits = stepper.step(tokens, h, c)
     advance(length - 1 - t)
+    model.train(was_training)
+    return out
 
-    events = out.cpu().numpy()
-    head = primer_t.numpy()
-    pieces = []
-    for row in events:
-        keep = row[row < codec.num_events]  # drop PAD and the EOS that ends a piece
-        pieces.append(np.concatenate([head, keep]))
-    return pieces
+
+def allowed_masks(codec: Codec, tokens: torch.Tensor) -> torch.Tensor:
+    """The masks :func:`sample_tokens` sampled ``tokens`` (n, T) under, no primer: (n, T, vocab),
+    position ``t`` saying what could follow the tokens before it."""
+    n, T = tokens.shape
+    rules = Rules(codec, n, tokens.device)
+    masks = torch.empty(n, T, codec.vocab_size, dtype=torch.bool, device=tokens.device)
+    for t in range(T):
+        masks[:, t] = rules.allowed(last=t == T - 1)
+        rules.update(tokens[:, t])
+    return masks
 
 
 def encode_primer(path: str | os.PathLike, codec: Codec, seconds: float = 0.0) -> np.ndarray:

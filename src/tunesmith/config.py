@@ -162,10 +162,10 @@ class ComposerConfig(Config):
     """Size of the Composer: token embedding -> LSTM layers -> linear over the vocabulary."""
 
     section: ClassVar[str] = "composer"
-    embedding: int = 256
+    embedding: int = 128
     hidden: int = 512
-    layers: int = 2
-    dropout: float = 0.1
+    layers: int = 1
+    dropout: float = 0.2
     tie_weights: bool = (
         False  # share the embedding with the output layer (a projection if sizes differ)
     )
@@ -292,7 +292,7 @@ class CriticConfig(Config):
 
     section: ClassVar[str] = "critic"
     embedding: int = 64
-    hidden: int = 256
+    hidden: int = 128
     layers: int = 1
     dropout: float = 0.1
     bidirectional: bool = False
@@ -389,3 +389,37 @@ class NegativeConfig(Config):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "kinds": list(self.kinds)}
+
+
+@dataclass(frozen=True)
+class TuneConfig(Config):
+    """Fine-tuning the Composer by policy gradient (REINFORCE with a leave-one-out baseline):
+    reward = the Critic's score of a composed piece (minus ``stuck_penalty`` x its share of stuck
+    notes), with a KL penalty to the original Composer so it cannot drift far."""
+
+    section: ClassVar[str] = "tune"
+    length: int = 512  # tokens per sampled piece
+    kl_coef: float = 0.05  # beta: the optimum keeps KL(tuned || original) <= 1 / beta nats a piece
+    stuck_penalty: float = 0.0  # reward minus this x the share of stuck notes
+    temperature: float = 1.0  # sampling temperature of the policy
+    pieces_per_epoch: int = 256  # pieces between validations
+    valid_pieces: int = 32  # pieces sampled (always the same seeds) to validate
+
+    def validate(self) -> None:
+        s = self.section
+        for name, low in (("length", 2), ("pieces_per_epoch", 1), ("valid_pieces", 2)):
+            v = getattr(self, name)
+            _check(_is_int(v) and v >= low, s, name, v, f"an integer >= {low}")
+        for name, low, high in (
+            ("kl_coef", 1e-6, 1e3),
+            ("stuck_penalty", 0.0, 100.0),
+            ("temperature", 0.05, 10.0),
+        ):
+            v = getattr(self, name)
+            _check(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
+                s,
+                name,
+                v,
+                f"a number in [{low}, {high}]",
+            )

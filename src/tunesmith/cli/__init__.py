@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tunesmith.cli import compose, demo, evaluate, judge, prepare, train
+    from tunesmith.cli import compose, demo, evaluate, judge, prepare, train, tune
 
     parser = argparse.ArgumentParser(
         prog="tunesmith",
@@ -33,6 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
     verbs = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (demo, prepare, train, compose, judge, evaluate):
+    for module in (demo, prepare, train, compose, judge, evaluate, tune):
         module.add_parser(verbs)
     return parser

@@ -19,7 +19,14 @@ def add_parser(verbs) -> None:
         "held-out real pieces (test split) and random-note pieces, compare objective music "
         "statistics with real music, and write MIDI, report.json and report.html.",
     )
-    p.add_argument("--composer", type=Path, default=Path("runs/composer"), help="run or checkpoint")
+    p.add_argument(
+        "--composer",
+        nargs="+",
+        default=["runs/composer"],
+        metavar="[LABEL=]PATH",
+        help="Composer run(s) or checkpoint(s); several are compared side by side, the first "
+        "as the base (e.g. base=runs/composer tuned=runs/tuned)",
+    )
     p.add_argument("--critic", type=Path, default=Path("runs/critic"), help="run or checkpoint")
     add_sample_args(p)
     p.add_argument(
@@ -56,7 +63,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     with rich_progress(transient=True) as progress:
         report = evaluate(
-            args.composer,
+            [composer_label(c) for c in args.composer],
             args.critic,
             args.out,
             config,
@@ -70,6 +77,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         print_verdict(report, args.out)
     return 0
+
+
+def composer_label(item: str) -> tuple[str, str]:
+    """``LABEL=PATH`` or ``PATH`` (labelled by its run folder) -> (label, path)."""
+    label, sep, path = item.partition("=")
+    if sep and label and "/" not in label:
+        return label, path
+    p = Path(item)
+    return (p.parent.name if p.name in ("best", "last") else p.name) or item, item
 
 
 def print_verdict(report: dict, out: Path) -> None:
@@ -115,7 +131,32 @@ def print_verdict(report: dict, out: Path) -> None:
             _num(c["kl"], 3),
         )
     console.print(stats)
+    composers = report.get("composers") or []
+    if len(composers) > 1:
+        print_composers(console, composers)
     console.print(f"report: {out / 'report.html'}  (figures: {out / 'report.json'})")
+
+
+def print_composers(console, composers: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Composers side by side (flags are against the first)")
+    cols = ("composer", "mean score", "taken for real", "valid NLL", "distinct 4-grams")
+    for col in (*cols, "pitch-class distance"):
+        table.add_column(col, justify="left" if col == "composer" else "right")
+    for c in composers:
+        table.add_row(
+            c["label"],
+            _num(c["mean"], 3),
+            f"{c['called_real']:.0%}",
+            _num(c["valid_nll"], 4),
+            _num(c["distinct_4grams"], 3),
+            _num(c["pitch_class_distance"], 3),
+        )
+    console.print(table)
+    for c in composers:
+        for f in c["flags"]:
+            console.print(f"[bold red]flag[/] {c['label']}: {f}")
 
 
 def _num(v, digits: int) -> str:

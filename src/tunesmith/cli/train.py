@@ -75,6 +75,7 @@ def add_parser(verbs) -> None:
         default=None,
         help="let the Critic read velocity events (off: no velocity shortcut)",
     )
+    g.add_argument("--init", type=Path, help="start from this Critic's weights (to extend it)")
     add_window_args(k)
     add_negative_args(k)
     add_train_args(k, "critic")
@@ -220,6 +221,7 @@ def run_train_composer(args: argparse.Namespace) -> int:
 
 def run_train_critic(args: argparse.Namespace) -> int:
     from tunesmith.training import critic as defaults
+    from tunesmith.training.checkpoint import resolve
 
     tables = DATA_TABLES | {"critic", "windows", "train", "negatives"}
     file = load_config_file(args.config, tables)
@@ -239,8 +241,10 @@ def run_train_critic(args: argparse.Namespace) -> int:
     negatives = negative_config(args, file, defaults.NEGATIVES, saved)
     config = train_config(args, file, defaults.TRAIN, saved)
 
+    init = saved.get("init") or (str(resolve(args.init)) if args.init else None)
+
     def make_task(cache, seed, device, progress):
-        return defaults.CriticTask(cache, model, windows, negatives, seed, device, progress)
+        return defaults.CriticTask(cache, model, windows, negatives, seed, device, progress, init)
 
     code = run_training(args, file, saved, config, make_task)
     if code == 0 and int(os.environ.get("RANK", "0")) == 0:

@@ -16,10 +16,11 @@ import numpy as np
 
 from tunesmith import __version__
 from tunesmith.atomic import atomic_write_json
-from tunesmith.compose import load_composer, sample, write_pieces
+from tunesmith.compose import LoadedComposer, load_composer, sample, write_pieces
 from tunesmith.config import SampleConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.negatives import random_piece
+from tunesmith.evaluation.composers import Judged, composer_entry, flag
 from tunesmith.evaluation.scoring import LoadedCritic, load_critic
 from tunesmith.evaluation.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.progress import Progress, Silent
@@ -56,16 +57,16 @@ def compose_best_of(
     config: SampleConfig,
     best_of: int,
     progress: Progress,
-) -> tuple[list[np.ndarray], dict[str, Any] | None, dict[str, Any]]:
+) -> tuple[list[np.ndarray], dict[str, Any] | None, LoadedComposer]:
     """``config.n`` pieces in one batched pass; with ``best_of`` K > 1, K candidates each, of
     which the Critic keeps the highest scored. Also returns the figures before and after the
-    choice (None without one) and the Composer checkpoint's metadata."""
+    choice (None without one) and the loaded Composer."""
     composer = load_composer(composer_path, critic.device, codec=critic.codec.config)
     n = config.n
     batch = SampleConfig(**{**config.to_dict(), "n": n * best_of})
     pieces = sample(composer.model, composer.codec, batch, progress=progress)
     if best_of == 1:
-        return pieces, None, composer.meta
+        return pieces, None, composer
     scores = np.array([s.mean for s in critic.score_tokens(pieces)]).reshape(n, best_of)
     pick = scores.argmax(axis=1)
     chosen = [pieces[i * best_of + k] for i, k in enumerate(pick)]
@@ -78,11 +79,11 @@ def compose_best_of(
         "called_real_before": float(np.mean(first > 0.5)),
         "called_real_after": float(np.mean(best > 0.5)),
     }
-    return chosen, figures, composer.meta
+    return chosen, figures, composer
 
 
 def evaluate(
-    composer: str | os.PathLike,
+    composer: str | os.PathLike | list[tuple[str, str | os.PathLike]],
     critic: str | os.PathLike | LoadedCritic,
     out: str | os.PathLike,
     config: SampleConfig | None = None,
@@ -95,6 +96,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Compose, judge and compare; write MIDI, ``report.json`` and ``report.html`` to ``out``.
 
+    ``composer`` is one checkpoint, or ``(label, checkpoint)`` pairs to compare side by side
+    (``composers`` in the report, flags against the first; the first is also "composed").
     With ``match_length`` the pieces are composed as long (in tokens) as the median real test
     piece, instead of ``config.length``, so statistics that grow with length compare like with
     like. Critics in ``also`` score the same three sets too (``also_judged`` in the report).
@@ -114,7 +117,9 @@ def evaluate(
         config = SampleConfig(
             **{**config.to_dict(), "length": int(np.median([len(t) for t in real]))}
         )
-    composed, best, composer_meta = compose_best_of(critic, composer, config, best_of, progress)
+    composers = composer if isinstance(composer, list) else [("composer", composer)]
+    first_label, first_path = composers[0]
+    composed, best, first_composer = compose_best_of(critic, first_path, config, best_of, progress)
     rng = np.random.default_rng(config.seed)
     random = [random_piece(rng, codec, len(t)) for t in real]
     pieces = {"composed": composed, "real": real, "random": random}
@@ -127,22 +132,36 @@ def evaluate(
     sets: dict[str, Any] = {}
     notes = {}
     for name in SETS:
-        scores = np.array([s.mean for s in critic.score_tokens(pieces[name])])
         sets[name] = {
             "files": [str(f.relative_to(out)) for f in files[name]],
-            **score_summary(scores),
+            **score_summary(_mean_scores(critic, pieces[name])),
         }
-        notes[name] = [codec.decode(t) for t in pieces[name]]
+        notes[name] = _decode(codec, pieces[name])
     stats = {name: set_statistics(notes[name]) for name in SETS}
+    comparison = {name: compare_sets(stats["real"], stats[name]) for name in ("composed", "random")}
+    first = Judged(
+        first_label,
+        first_composer,
+        composed,
+        np.array(sets["composed"]["scores"]),
+        notes["composed"],
+    )
+    entries = [composer_entry(first, cache, comparison["composed"])]
+    judged = [first]
+    for label, path in composers[1:]:
+        tokens, _, loaded = compose_best_of(critic, path, config, best_of, progress)
+        write_pieces(tokens, codec, out / f"composed_{_safe_stem(label)}")
+        other = Judged(label, loaded, tokens, _mean_scores(critic, tokens), _decode(codec, tokens))
+        judged.append(other)
+        other_stats = set_statistics(other.notes)
+        entries.append(composer_entry(other, cache, compare_sets(stats["real"], other_stats)))
+    flag(entries, judged, critic)
     also_judged = {
         label: {
-            "path": str(other.path),
-            **{
-                name: _brief(score_summary([s.mean for s in other.score_tokens(pieces[name])]))
-                for name in SETS
-            },
+            "path": str(extra.path),
+            **{name: _brief(score_summary(_mean_scores(extra, pieces[name]))) for name in SETS},
         }
-        for label, other in (also or {}).items()
+        for label, extra in (also or {}).items()
     }
 
     composed_scores = np.array(sets["composed"]["scores"])
@@ -158,9 +177,9 @@ def evaluate(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {**config.to_dict(), "best_of": best_of},
         "composer": {
-            "path": str(Path(composer_meta["path"]).resolve()),
-            "run": str(Path(composer_meta["path"]).resolve().parent),
-            "valid_nll": composer_meta.get("state", {}).get("best"),
+            "path": str(first_composer.path.resolve()),
+            "run": str(first_composer.path.resolve().parent),
+            "valid_nll": entries[0]["valid_nll"],
         },
         "critic": {
             "path": str(critic.path.resolve()),
@@ -173,11 +192,9 @@ def evaluate(
         "statistics": {
             "labels": {k: {"label": s.label, "unit": s.unit} for k, s in STATISTICS.items()},
             "per_set": {name: {k: v.tolist() for k, v in stats[name].items()} for name in SETS},
-            "comparison": {
-                "composed": compare_sets(stats["real"], stats["composed"]),
-                "random": compare_sets(stats["real"], stats["random"]),
-            },
+            "comparison": comparison,
         },
+        "composers": entries,
         "best_of": best,
         "shown": shown,
         "seconds": round(time.perf_counter() - t0, 2),
@@ -189,6 +206,14 @@ def evaluate(
 
     write_html(out)
     return report
+
+
+def _mean_scores(critic: LoadedCritic, pieces: list[np.ndarray]) -> np.ndarray:
+    return np.array([s.mean for s in critic.score_tokens(pieces)])
+
+
+def _decode(codec, pieces: list[np.ndarray]) -> list:
+    return [codec.decode(t) for t in pieces]
 
 
 def farthest_statistics(report: dict[str, Any], k: int = 5) -> list[tuple[str, dict]]:

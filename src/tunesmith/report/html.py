@@ -81,7 +81,8 @@ def build_html(report: Mapping[str, Any], out_dir: str | os.PathLike, audio: boo
     )
     body = [
         f'<header><h1>Does the Critic take the music for real?</h1><p class="sub">{sub}</p>',
-        f"<nav>{nav}</nav>{sections.verdict(report)}</header>",
+        f"<nav>{nav}</nav>{sections.verdict(report)}{sections.also_judged(report)}</header>",
+        sections.composers(report),
         sections.best_of(report),
         sections.scores(report),
         pieces(report, out_dir, audio=audio),

@@ -221,3 +221,68 @@ def statistics(report: Mapping[str, Any]) -> str:
         f"the {FARTHEST} statistics with the lowest composed-vs-real overlap. "
         f"{DASH}: undefined (e.g. no notes).</p></section>"
     )
+
+
+def composers(report: Mapping[str, Any]) -> str:
+    """Several Composers side by side (base first), with their flags; empty for one Composer."""
+    entries = [e for e in (get(report, "composers") or []) if isinstance(e, Mapping)]
+    if len(entries) < 2:
+        return ""
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "composer",
+            "mean score",
+            "taken for real",
+            "valid NLL (nats/token)",
+            "distinct 4-grams",
+            "pitch-class distance",
+            "mean overlap",
+        )
+    )
+    rows, flags = [], []
+    for e in entries:
+        cells = [
+            num(e.get("mean")),
+            pct(e.get("called_real")),
+            num(e.get("valid_nll"), 4),
+            num(e.get("distinct_4grams")),
+            num(e.get("pitch_class_distance")),
+            num(e.get("mean_overlap")),
+        ]
+        tds = "".join(f'<td class="n">{v}</td>' for v in cells)
+        attr = ' class="far"' if e.get("flags") else ""
+        rows.append(f"<tr{attr}><th>{esc(e.get('label'))}</th>{tds}</tr>")
+        flags += [f"<li><strong>{esc(e.get('label'))}</strong>: {esc(f)}</li>" for f in e["flags"]]
+    flagged = (
+        f'<ul class="warn">{"".join(flags)}</ul>' if flags else note("No Composer is flagged.")
+    )
+    return (
+        '<section id="composers"><h2>Composers compared</h2>'
+        f'<table class="stats"><thead><tr>{head}</tr></thead>{"".join(rows)}</table>'
+        '<p class="caption">Scores from the judging Critic; NLL of the real validation pieces; '
+        "diversity as distinct event 4-grams over all 4-grams and the mean pitch-class "
+        "histogram distance between pieces; mean overlap of the statistics with real music. "
+        "Flags compare each Composer with the first.</p>"
+        f"{flagged}</section>"
+    )
+
+
+def also_judged(report: Mapping[str, Any]) -> str:
+    """Other Critics' mean scores of the same three sets, if any judged them too."""
+    others = get(report, "also_judged") or {}
+    if not isinstance(others, Mapping) or not others:
+        return ""
+    rows = []
+    for label, judged in others.items():
+        cells = [
+            f"{num(get(judged, s, 'mean'))} ({pct(get(judged, s, 'called_real'))})" for s in SETS
+        ]
+        tds = "".join(f'<td class="n">{v}</td>' for v in cells)
+        rows.append(f"<tr><th>{esc(label)}</th>{tds}</tr>")
+    head = "<th>Critic</th>" + "".join(f'<th class="set-{s}">{s}</th>' for s in SETS)
+    return (
+        '<p class="caption">The same pieces judged by other Critics: mean score (share taken '
+        "for real).</p>"
+        f'<table class="scores"><thead><tr>{head}</tr></thead>{"".join(rows)}</table>'
+    )

@@ -28,7 +28,16 @@ class RunLog:
             self._truncate(keep_until)
         self.jsonl = open(self.jsonl_path, "a", encoding="utf-8")  # noqa: SIM115 - see close()
 
-    def step(self, epoch: int, step: int, elapsed: float, loss: float, lr: float, rate: float):
+    def step(
+        self,
+        epoch: int,
+        step: int,
+        elapsed: float,
+        loss: float,
+        lr: float,
+        rate: float,
+        extra: dict[str, float] | None = None,
+    ) -> None:
         self._write(
             {
                 "event": "step",
@@ -38,6 +47,7 @@ class RunLog:
                 "loss": round(loss, 5),
                 "lr": lr,
                 "items_per_s": round(rate),
+                **{k: round(v, 5) for k, v in (extra or {}).items()},
             }
         )
 

@@ -68,6 +68,10 @@ class Task(Protocol):
         but ``data.cache`` must match when a run is resumed."""
         ...
 
+    def step_stats(self) -> dict[str, float]:
+        """Figures of the last step (this rank's) shown and logged beside the loss; may be {}."""
+        ...
+
 
 @dataclass
 class TrainState:
@@ -283,9 +287,13 @@ def train(
             state.loss_sum += loss
             state.loss_steps += 1
             rate = global_count / dt
-            advance(1, f"epoch {state.epoch + 1}  loss {loss:.3f}  {rate:,.0f} {task.unit}/s")
+            extra = task.step_stats()
+            shown = "".join(f"  {k} {v:.3f}" for k, v in extra.items())
+            advance(
+                1, f"epoch {state.epoch + 1}  loss {loss:.3f}{shown}  {rate:,.0f} {task.unit}/s"
+            )
             if log:
-                log.step(state.epoch + 1, state.step, state.elapsed, loss, lr, rate)
+                log.step(state.epoch + 1, state.step, state.elapsed, loss, lr, rate, extra)
             if stop_asked:
                 stop = "interrupted"
             elif budget and state.elapsed >= budget:

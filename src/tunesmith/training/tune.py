@@ -1,0 +1,179 @@
+"""Making the Composer better with the Critic's verdict: policy-gradient fine-tuning.
+
+Each step samples a batch of pieces from the tuned Composer (the policy) in one batched pass,
+rewards each (the Critic's score, by default), and takes a REINFORCE step with a leave-one-out
+baseline (each piece's reward against the mean of the others), minus a KL penalty to the frozen
+original Composer, as in RL Tuner / Sequence Tutor and RLHF:
+
+    loss = sum_i [ -(r_i - mean_{j != i} r_j) * log pi(x_i)  +  beta * KL(pi || pi_0)(x_i) ]
+
+The log-probabilities of the sampled tokens come from one forward pass over the whole batch,
+under the same masks the sampler used; the KL is exact at every position (the vocabulary is
+small), summed over the piece. With rewards in [0, 1] the optimum of this objective keeps
+KL(pi || pi_0) under 1 / beta nats per piece, the bound the penalty sets.
+
+It is a :class:`~tunesmith.training.loop.Task`, so it gets the loop's budget, checkpoints,
+resume, GPU and DDP; its checkpoints are Composer checkpoints that ``compose`` and ``evaluate``
+read like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tunesmith.compose import LoadedComposer, allowed_masks, sample_tokens
+from tunesmith.config import SampleConfig, TrainConfig, TuneConfig
+from tunesmith.data.cache import TokenCache
+from tunesmith.evaluation.stats import stuck_notes
+from tunesmith.models.composer import Composer
+from tunesmith.training.composer import data_meta, piece_sequences, sequence_nll
+from tunesmith.training.distributed import Runtime
+from tunesmith.training.loop import step_seed
+
+Reward = Callable[[list[np.ndarray]], np.ndarray]  # event tokens of pieces -> reward of each
+
+# Defaults of `tunesmith tune`: small steps, for the policy starts from a trained model.
+TUNE = TuneConfig()
+TRAIN = TrainConfig(
+    batch_size=16,
+    lr=5e-5,
+    warmup_steps=10,
+    epochs=20,
+    max_minutes=5.0,
+    patience=0,
+    weight_decay=0.0,
+)
+MASKED = -1e9  # logit of a token the rules forbid: probability 0, yet finite in gradients
+VALID_SEED = 10**6  # validation pieces come from fixed seeds, the same at every evaluation
+
+
+def critic_reward(critic, codec, stuck_penalty: float = 0.0) -> Reward:
+    """The Critic's (calibrated) score of each piece, minus ``stuck_penalty`` x its share of
+    stuck notes."""
+
+    def reward(pieces: list[np.ndarray]) -> np.ndarray:
+        scores = np.array([s.mean for s in critic.score_tokens(pieces)])
+        if stuck_penalty:
+            scores -= stuck_penalty * np.array([stuck_notes(codec.decode(p)) for p in pieces])
+        return scores
+
+    return reward
+
+
+class TuneTask:
+    """The :class:`~tunesmith.training.loop.Task` of policy-gradient tuning (module docstring)."""
+
+    kind = "composer"
+    metric = "valid_loss"
+    unit = "pieces"
+
+    def __init__(
+        self,
+        base: LoadedComposer,
+        reward: Reward,
+        config: TuneConfig | None = None,
+        seed: int = 0,
+        cache: TokenCache | None = None,
+        reward_meta: dict[str, Any] | None = None,
+        reference: LoadedComposer | None = None,
+    ) -> None:
+        """Tune a copy of ``base``; the KL anchor is ``reference`` (by default ``base``)."""
+        self.codec = base.codec
+        self.config = config or TUNE
+        self.reward = reward
+        self.reward_meta = reward_meta or {}
+        self.seed = seed
+        reference = reference or base
+        self.base_path, self.reference_path = str(base.path), str(reference.path)
+        self.cache = cache
+        self.reference = reference.model.eval().requires_grad_(False)
+        # Dropout off: the pieces are sampled and scored by the very same distribution.
+        self.model_config = dataclasses.replace(base.model.config, dropout=0.0)
+        self.model = Composer(self.model_config, self.codec.vocab_size)
+        self.model.load_state_dict(base.model.state_dict())
+        self.valid = piece_sequences(cache, "valid") if cache is not None else []
+        self._stats: dict[str, float] = {}
+
+    def num_train(self) -> int:
+        return self.config.pieces_per_epoch
+
+    def batch(self, indices: np.ndarray, epoch: int) -> dict[str, torch.Tensor]:
+        seed = step_seed(self.seed, epoch, int(indices[0]))
+        return {"seed": torch.tensor(seed), "n": torch.tensor(len(indices))}
+
+    def sample_config(self, n: int, seed: int) -> SampleConfig:
+        c = self.config
+        return SampleConfig(n=n, length=c.length, temperature=c.temperature, seed=seed)
+
+    def terms(self, model, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of each sampled piece under ``model`` and its KL from the original
+        Composer, both summed over the piece's tokens (nats)."""
+        c = self.codec
+        x = torch.cat([torch.full_like(tokens[:, :1], c.bos), tokens], dim=1)[:, :-1]
+        masks = allowed_masks(c, tokens)
+        t = self.config.temperature
+        logits, _ = model(x)
+        logp = F.log_softmax(logits.float().masked_fill(~masks, MASKED) / t, dim=-1)
+        with torch.no_grad():
+            ref, _ = self.reference(x)
+            ref_logp = F.log_softmax(ref.float().masked_fill(~masks, MASKED) / t, dim=-1)
+        real = tokens != c.pad
+        token_logp = logp.gather(-1, tokens[..., None]).squeeze(-1)
+        kl = (logp.exp() * (logp - ref_logp)).sum(dim=-1)
+        return (token_logp * real).sum(dim=1), (kl * real).sum(dim=1)
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        policy = getattr(model, "module", model)  # sample without DDP's gradient hooks
+        n = int(batch["n"])
+        tokens = sample_tokens(policy, self.codec, self.sample_config(n, int(batch["seed"])))
+        rewards = torch.as_tensor(self.reward(self._pieces(tokens)), dtype=torch.float32)
+        rewards = rewards.to(tokens.device)
+        baseline = (rewards.sum() - rewards) / max(n - 1, 1)
+        logp, kl = self.terms(model, tokens)
+        loss = (-(rewards - baseline) * logp + self.config.kl_coef * kl).sum()
+        self._stats = {"reward": rewards.mean().item(), "kl": kl.mean().item()}
+        return loss, n
+
+    def step_stats(self) -> dict[str, float]:
+        return self._stats
+
+    @torch.no_grad()
+    def evaluate(self, model, rt: Runtime) -> dict[str, float]:
+        c = self.config
+        tokens = sample_tokens(model, self.codec, self.sample_config(c.valid_pieces, VALID_SEED))
+        reward = float(np.mean(self.reward(self._pieces(tokens))))
+        _, kl = self.terms(model, tokens)
+        kl_mean = kl.mean().item()
+        metrics = {
+            "valid_loss": -(reward - c.kl_coef * kl_mean),
+            "valid_reward": reward,
+            "valid_kl": kl_mean,
+        }
+        if self.valid:
+            nll, count = sequence_nll(
+                model, self.valid[rt.rank :: rt.world], self.codec.pad, rt.device
+            )
+            nll, count = rt.sum([nll, count])
+            metrics["valid_nll"] = nll / count
+        return metrics
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "model": self.model_config.to_dict(),
+            "codec": self.codec.config.to_dict(),
+            "tune": self.config.to_dict(),
+            "base": self.base_path,
+            "reference": self.reference_path,
+            "reward": self.reward_meta,
+            "data": data_meta(self.cache) if self.cache is not None else None,
+        }
+
+    def _pieces(self, tokens: torch.Tensor) -> list[np.ndarray]:
+        rows = tokens.cpu().numpy()
+        return [row[row < self.codec.num_events] for row in rows]
