@@ -114,3 +114,87 @@ def test_the_demo_refuses_to_overwrite_without_being_asked(demo, bach_midi_dir):
     result = tunesmith("demo", "--quick", "--midi-dir", bach_midi_dir, "--out", out)
     assert result.returncode == 2
     assert "--overwrite" in result.stderr
+
+
+def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp_path):
+    out, _ = demo
+    models = ["--composer", out / "composer", "--critic", out / "critic"]
+    budgets = ["--rounds", "1", "--critic-minutes", "0.05", "--tune-minutes", "0.05"]
+    small = ["--composer-pieces", "8", "--length", "48", "--pieces-per-epoch", "16"]
+    args = ["adversarial", *models, *budgets, *small, "--valid-pieces", "4"]
+    args += ["--out", tmp_path / "adv"]
+    first = tunesmith(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rounds = json.loads((tmp_path / "adv" / "adversarial.json").read_text())["rounds"]
+    assert len(rounds) == 1
+    r = rounds[0]
+    assert 0.0 <= r["critic_accuracy_on_composed"] <= 1.0
+    assert r["composer_valid_nll"] > 0
+    critic_meta = json.loads(
+        (tmp_path / "adv" / "round_1" / "critic" / "best" / "checkpoint.json").read_text()
+    )
+    assert "composer" in critic_meta["negatives"]["kinds"]
+    assert critic_meta["negatives"]["composer"] == str(out / "composer" / "best")
+    tuned_meta = json.loads(
+        (tmp_path / "adv" / "round_1" / "composer" / "best" / "checkpoint.json").read_text()
+    )
+    assert tuned_meta["reward"]["critic"] == r["critic"]
+    assert tuned_meta["reference"] == str(out / "composer" / "best")
+    again = tunesmith(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "done before, skipped" in again.stdout
+
+    # Base and the round's Composer side by side, judged by a Critic neither was tuned against.
+    both = [f"base={out / 'composer'}", f"round1={tmp_path / 'adv' / 'round_1' / 'composer'}"]
+    judge = ["--critic", out / "critic-composer"]
+    result = tunesmith(
+        "evaluate", "--composer", *both, *judge, "--n", "4", "--out", tmp_path / "e", "--json"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    composers = json.loads(result.stdout)["composers"]
+    assert [c["label"] for c in composers] == ["base", "round1"]
+    for c in composers:
+        assert 0 <= c["mean"] <= 1
+        assert 0 < c["distinct_4grams"] <= 1
+        assert c["valid_nll"] > 0
+    assert composers[1]["own_critic"]["path"] == r["critic"]
+    assert "Composers compared" in (tmp_path / "e" / "report.html").read_text()
+    assert (tmp_path / "e" / "composed_round1").is_dir()
+
+
+def test_flags_name_what_collapsed():
+    from tunesmith.evaluation.composers import flag
+
+    class Judge:
+        path = Path("/runs/judge/best")
+
+    base = {"valid_nll": 1.0, "distinct_4grams": 0.5, "pitch_class_distance": 0.3, "mean": 0.4}
+    base |= {"tuned_against": None, "flags": []}
+    fine = {**base, "valid_nll": 1.04, "distinct_4grams": 0.45, "flags": []}
+    worse = {**base, "valid_nll": 1.2, "distinct_4grams": 0.2, "pitch_class_distance": 0.1}
+    worse["flags"] = []
+    own = {**base, "tuned_against": "/runs/judge/best", "flags": []}
+    flag([base, fine, worse, own], [None] * 4, Judge())
+    assert base["flags"] == []
+    assert fine["flags"] == []
+    assert "validation NLL 20% above" in worse["flags"][0]
+    assert sum("diversity collapsed" in f for f in worse["flags"]) == 2
+    assert "not held out" in own["flags"][0]
+
+
+def test_tune_from_the_cli_writes_a_composer_that_composes(demo, tmp_path):
+    out, _ = demo
+    small = ["--length", "32", "--pieces-per-epoch", "16", "--valid-pieces", "4"]
+    args = ["--composer", out / "composer", "--critic", out / "critic-composer", *small]
+    result = tunesmith("tune", *args, "--max-minutes", "0.05", "--out", tmp_path / "tuned")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "KL <= 20 nats a piece" in result.stdout
+    assert "valid_reward" in result.stdout
+    records = [json.loads(line) for line in (tmp_path / "tuned" / "log.jsonl").open()]
+    steps = [r for r in records if r["event"] == "step"]
+    assert steps
+    assert all({"reward", "kl"} <= set(r) for r in steps)
+    sample = ["--n", "2", "--length", "40", "--out", tmp_path / "c"]
+    composed = tunesmith("compose", "--checkpoint", tmp_path / "tuned", *sample)
+    assert composed.returncode == 0, composed.stderr
+    assert len(list((tmp_path / "c").glob("*.mid"))) == 2

@@ -41,6 +41,12 @@ class LoadedComposer:
     def path(self) -> Path:
         return Path(self.meta["path"])
 
+    def compose(
+        self, config: SampleConfig | None = None, primer: np.ndarray | None = None
+    ) -> list[Notes]:
+        """Sample pieces in one batch (see :func:`sample`) and decode each to notes."""
+        return [self.codec.decode(t) for t in sample(self.model, self.codec, config, primer)]
+
 
 def load_composer(
     path: str | os.PathLike, device: str | torch.device = "cpu", codec: CodecConfig | None = None
@@ -66,13 +72,18 @@ def load_composer(
 class Stepper:
     """One step of a :class:`Composer` for a batch: token -> logits, carrying (h, c) per layer.
 
-    Layer 0's input projection is folded into a lookup table (embedding @ W_ih + biases), and
-    each further layer's two matrix products into one.
+    Layer 0's input projection is folded into a lookup table (embedding @ W_ih + biases), each
+    further layer's two matrix products into one, and the gates are reordered from PyTorch's
+    (i, f, g, o) to (i, f, o, g) so one sigmoid covers three of them.
     """
 
     def __init__(self, model: Composer) -> None:
         lstm = model.lstm
-        w = {name: p.detach() for name, p in lstm.named_parameters()}
+        H = lstm.hidden_size
+        order = torch.cat(
+            [torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)]
+        )
+        w = {name: p.detach()[order] for name, p in lstm.named_parameters()}
         bias0 = w["bias_ih_l0"] + w["bias_hh_l0"]
         self.table = torch.addmm(bias0, model.embed.weight.detach(), w["weight_ih_l0"].T)
         self.w_hh0 = w["weight_hh_l0"].T.contiguous()
@@ -91,9 +102,11 @@ class Stepper:
 
     @staticmethod
     def _cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
+        H = c.shape[1]
+        ifo = torch.sigmoid(gates[:, : 3 * H])
+        g = torch.tanh(gates[:, 3 * H :])
+        c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
+        return ifo[:, 2 * H :] * torch.tanh(c), c
 
     def step(
         self, tokens: torch.Tensor, h: list[torch.Tensor], c: list[torch.Tensor]
@@ -170,7 +183,12 @@ def pick(
         drop_sorted = (sorted_p.cumsum(dim=1) - sorted_p) >= config.top_p
         drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
         probs = probs.masked_fill(drop, 0.0)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    # Inverse-CDF sampling: one uniform number per row (torch.multinomial draws one per token,
+    # which costs more than the LSTM step at this size). A token of probability 0 never has
+    # the first cumulative sum above u, so masked tokens stay out.
+    cdf = probs.cumsum(dim=1)
+    u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
 def sample(

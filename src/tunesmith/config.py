@@ -49,6 +49,44 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _integers(cfg: Config, *fields: tuple[str, int, int | None]) -> None:
+    """Each ``(name, low, high)`` field an integer in [low, high] (no upper bound if None)."""
+    for name, low, high in fields:
+        v = getattr(cfg, name)
+        ok = _is_int(v) and low <= v and (high is None or v <= high)
+        want = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        _check(ok, cfg.section, name, v, want)
+
+
+def _numbers(cfg: Config, *fields: tuple[str, float, float]) -> None:
+    """Each ``(name, low, high)`` field a number in [low, high]."""
+    for name, low, high in fields:
+        v = getattr(cfg, name)
+        _check(
+            _is_number(v) and low <= v <= high, cfg.section, name, v, f"a number in [{low}, {high}]"
+        )
+
+
+def _bools(cfg: Config, *names: str) -> None:
+    for name in names:
+        _check(
+            isinstance(getattr(cfg, name), bool),
+            cfg.section,
+            name,
+            getattr(cfg, name),
+            "true or false",
+        )
+
+
+def _fraction_below_1(cfg: Config, name: str) -> None:
+    v = getattr(cfg, name)
+    _check(_is_number(v) and 0.0 <= v < 1.0, cfg.section, name, v, "a fraction in [0, 1)")
+
+
 @dataclass(frozen=True)
 class CodecConfig(Config):
     """Performance-event vocabulary (Performance RNN style).
@@ -63,28 +101,8 @@ class CodecConfig(Config):
     velocity_bin_width: int = 5  # MIDI velocity units per bin; bins = ceil(128 / width)
 
     def validate(self) -> None:
-        s = self.section
-        _check(
-            isinstance(self.time_step, (int, float)) and 0.0005 <= self.time_step <= 1.0,
-            s,
-            "time_step",
-            self.time_step,
-            "a number of seconds in [0.0005, 1]",
-        )
-        _check(
-            _is_int(self.max_shift_steps) and 1 <= self.max_shift_steps <= 1000,
-            s,
-            "max_shift_steps",
-            self.max_shift_steps,
-            "an integer in [1, 1000]",
-        )
-        _check(
-            _is_int(self.velocity_bin_width) and 1 <= self.velocity_bin_width <= 128,
-            s,
-            "velocity_bin_width",
-            self.velocity_bin_width,
-            "an integer in [1, 128]",
-        )
+        _numbers(self, ("time_step", 0.0005, 1.0))
+        _integers(self, ("max_shift_steps", 1, 1000), ("velocity_bin_width", 1, 128))
 
 
 @dataclass(frozen=True)
@@ -96,9 +114,7 @@ class ReadConfig(Config):
     sustain: bool = True  # CC64 lengthens notes as pianists hear them
 
     def validate(self) -> None:
-        for name in ("first_track_only", "sustain"):
-            v = getattr(self, name)
-            _check(isinstance(v, bool), self.section, name, v, "true or false")
+        _bools(self, "first_track_only", "sustain")
 
 
 @dataclass(frozen=True)
@@ -111,20 +127,11 @@ class SplitConfig(Config):
     seed: int = 0
 
     def validate(self) -> None:
-        s = self.section
-        for name in ("valid_fraction", "test_fraction"):
-            v = getattr(self, name)
-            _check(
-                isinstance(v, (int, float)) and 0.0 <= v < 1.0, s, name, v, "a fraction in [0, 1)"
-            )
-        _check(
-            self.valid_fraction + self.test_fraction < 1.0,
-            s,
-            "valid_fraction + test_fraction",
-            self.valid_fraction + self.test_fraction,
-            "below 1",
-        )
-        _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
+        _fraction_below_1(self, "valid_fraction")
+        _fraction_below_1(self, "test_fraction")
+        total = self.valid_fraction + self.test_fraction
+        _check(total < 1.0, self.section, "valid_fraction + test_fraction", total, "below 1")
+        _check(_is_int(self.seed), self.section, "seed", self.seed, "an integer")
 
 
 @dataclass(frozen=True)
@@ -138,23 +145,8 @@ class WindowConfig(Config):
     stretch: float = 0.0  # augment: scale time by a uniform factor in [1 - stretch, 1 + stretch]
 
     def validate(self) -> None:
-        s = self.section
-        _check(_is_int(self.length) and self.length >= 2, s, "length", self.length, "an int >= 2")
-        _check(_is_int(self.stride) and self.stride >= 1, s, "stride", self.stride, "an int >= 1")
-        _check(
-            _is_int(self.transpose) and 0 <= self.transpose <= 12,
-            s,
-            "transpose",
-            self.transpose,
-            "an integer in [0, 12]",
-        )
-        _check(
-            isinstance(self.stretch, (int, float)) and 0.0 <= self.stretch <= 0.5,
-            s,
-            "stretch",
-            self.stretch,
-            "a fraction in [0, 0.5]",
-        )
+        _integers(self, ("length", 2, None), ("stride", 1, None), ("transpose", 0, 12))
+        _numbers(self, ("stretch", 0.0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -166,23 +158,12 @@ class ComposerConfig(Config):
     hidden: int = 512
     layers: int = 1
     dropout: float = 0.2
-    tie_weights: bool = (
-        False  # share the embedding with the output layer (a projection if sizes differ)
-    )
+    tie_weights: bool = False  # output layer shares the embedding (projected if sizes differ)
 
     def validate(self) -> None:
-        s = self.section
-        for name, top in (("embedding", 8192), ("hidden", 8192), ("layers", 16)):
-            v = getattr(self, name)
-            _check(_is_int(v) and 1 <= v <= top, s, name, v, f"an integer in [1, {top}]")
-        _check(
-            isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
-            s,
-            "dropout",
-            self.dropout,
-            "a fraction in [0, 1)",
-        )
-        _check(isinstance(self.tie_weights, bool), s, "tie_weights", self.tie_weights, "a bool")
+        _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
+        _fraction_below_1(self, "dropout")
+        _bools(self, "tie_weights")
 
 
 SCHEDULES = ("cosine", "plateau")
@@ -211,31 +192,23 @@ class TrainConfig(Config):
 
     def validate(self) -> None:
         s = self.section
-        for name, low in (
-            ("batch_size", 1),
-            ("warmup_steps", 0),
-            ("epochs", 1),
-            ("patience", 0),
-            ("eval_every", 0),
-            ("save_every", 0),
-        ):
-            v = getattr(self, name)
-            _check(_is_int(v) and v >= low, s, name, v, f"an integer >= {low}")
-        for name, low, high in (
+        _integers(
+            self,
+            ("batch_size", 1, None),
+            ("warmup_steps", 0, None),
+            ("epochs", 1, None),
+            ("patience", 0, None),
+            ("eval_every", 0, None),
+            ("save_every", 0, None),
+        )
+        _numbers(
+            self,
             ("lr", 0.0, 10.0),
             ("min_lr_ratio", 0.0, 1.0),
             ("weight_decay", 0.0, 10.0),
             ("grad_clip", 0.0, 1e6),
             ("max_minutes", 0.0, 1e7),
-        ):
-            v = getattr(self, name)
-            _check(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
-                s,
-                name,
-                v,
-                f"a number in [{low}, {high}]",
-            )
+        )
         _check(self.lr > 0, s, "lr", self.lr, "positive")
         _check(self.schedule in SCHEDULES, s, "schedule", self.schedule, f"one of {SCHEDULES}")
         _check(self.device in DEVICES, s, "device", self.device, f"one of {DEVICES}")
@@ -257,31 +230,10 @@ class SampleConfig(Config):
 
     def validate(self) -> None:
         s = self.section
-        _check(_is_int(self.n) and 1 <= self.n <= 100_000, s, "n", self.n, "in [1, 100000]")
-        _check(
-            _is_int(self.length) and 1 <= self.length <= 1_000_000,
-            s,
-            "length",
-            self.length,
-            "an integer in [1, 1000000]",
-        )
-        for name, low, high in (("seconds", 0.0, 36_000.0), ("temperature", 0.0, 100.0)):
-            v = getattr(self, name)
-            _check(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
-                s,
-                name,
-                v,
-                f"a number in [{low}, {high}]",
-            )
-        _check(_is_int(self.top_k) and self.top_k >= 0, s, "top_k", self.top_k, "an int >= 0")
-        _check(
-            isinstance(self.top_p, (int, float)) and 0.0 < self.top_p <= 1.0,
-            s,
-            "top_p",
-            self.top_p,
-            "a fraction in (0, 1]",
-        )
+        _integers(self, ("n", 1, 100_000), ("length", 1, 1_000_000), ("top_k", 0, None))
+        _numbers(self, ("seconds", 0.0, 36_000.0), ("temperature", 0.0, 100.0))
+        ok = _is_number(self.top_p) and 0.0 < self.top_p <= 1.0
+        _check(ok, s, "top_p", self.top_p, "a fraction in (0, 1]")
         _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
 
 
@@ -301,19 +253,9 @@ class CriticConfig(Config):
     velocity: bool = False
 
     def validate(self) -> None:
-        s = self.section
-        for name, top in (("embedding", 8192), ("hidden", 8192), ("layers", 16)):
-            v = getattr(self, name)
-            _check(_is_int(v) and 1 <= v <= top, s, name, v, f"an integer in [1, {top}]")
-        _check(
-            isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0,
-            s,
-            "dropout",
-            self.dropout,
-            "a fraction in [0, 1)",
-        )
-        for name in ("bidirectional", "velocity"):
-            _check(isinstance(getattr(self, name), bool), s, name, getattr(self, name), "a bool")
+        _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
+        _fraction_below_1(self, "dropout")
+        _bools(self, "bidirectional", "velocity")
 
 
 NEGATIVE_KINDS = ("random", "wrong_notes", "shuffle", "jitter", "composer")
@@ -350,34 +292,14 @@ class NegativeConfig(Config):
             list(self.kinds),
             f"distinct names from {list(NEGATIVE_KINDS)}",
         )
-        for name, low, high in (
+        _numbers(
+            self,
             ("wrong_fraction", 0.01, 1.0),
             ("segment_seconds", 0.05, 60.0),
             ("jitter_seconds", 0.001, 5.0),
             ("composer_temperature", 0.05, 10.0),
-        ):
-            v = getattr(self, name)
-            _check(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
-                s,
-                name,
-                v,
-                f"a number in [{low}, {high}]",
-            )
-        _check(
-            _is_int(self.wrong_semitones) and 1 <= self.wrong_semitones <= 12,
-            s,
-            "wrong_semitones",
-            self.wrong_semitones,
-            "an integer in [1, 12]",
         )
-        _check(
-            _is_int(self.composer_pieces) and self.composer_pieces >= 1,
-            s,
-            "composer_pieces",
-            self.composer_pieces,
-            "an integer >= 1",
-        )
+        _integers(self, ("wrong_semitones", 1, 12), ("composer_pieces", 1, None))
         _check(isinstance(self.composer, str), s, "composer", self.composer, "a path")
         _check(
             ("composer" in self.kinds) == bool(self.composer),
@@ -406,20 +328,9 @@ class TuneConfig(Config):
     valid_pieces: int = 32  # pieces sampled (always the same seeds) to validate
 
     def validate(self) -> None:
-        s = self.section
-        for name, low in (("length", 2), ("pieces_per_epoch", 1), ("valid_pieces", 2)):
-            v = getattr(self, name)
-            _check(_is_int(v) and v >= low, s, name, v, f"an integer >= {low}")
-        for name, low, high in (
-            ("kl_coef", 1e-6, 1e3),
-            ("stuck_penalty", 0.0, 100.0),
-            ("temperature", 0.05, 10.0),
-        ):
-            v = getattr(self, name)
-            _check(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high,
-                s,
-                name,
-                v,
-                f"a number in [{low}, {high}]",
-            )
+        _integers(
+            self, ("length", 2, None), ("pieces_per_epoch", 1, None), ("valid_pieces", 2, None)
+        )
+        _numbers(
+            self, ("kl_coef", 1e-6, 1e3), ("stuck_penalty", 0.0, 100.0), ("temperature", 0.05, 10.0)
+        )

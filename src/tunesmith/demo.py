@@ -89,10 +89,11 @@ def run_demo(
     out = Path(out)
     times: dict[str, float] = {}
     summary: dict[str, Any] = {"plan": _plan_dict(plan), "seconds": times}
-    quiet = lambda s: None  # noqa: E731 - the bars show progress; stages print their results
 
-    def budget(defaults: TrainConfig, minutes: float) -> TrainConfig:
-        return dataclasses.replace(defaults, max_minutes=minutes, seed=seed)
+    def fit(task, defaults: TrainConfig, minutes: float, run: str):
+        config = dataclasses.replace(defaults, max_minutes=minutes, seed=seed)
+        # The bars show the training; each stage prints its result.
+        return train(task, config, out / run, rt, progress=progress, echo=lambda s: None)
 
     def judge(run: Path, name: str) -> dict[str, Any]:
         critic = load_critic(run / "best", rt.device)
@@ -108,28 +109,14 @@ def run_demo(
     t = time.perf_counter()
     say(f"[1/4] Critic: real chorales against {', '.join(critic_defaults.NEGATIVES.kinds)}")
     task = critic_defaults.CriticTask(cache, plan.critic, plan.critic_windows, seed=seed)
-    train(
-        task,
-        budget(critic_defaults.TRAIN, plan.critic_minutes),
-        out / "critic",
-        rt,
-        progress=progress,
-        echo=quiet,
-    )
+    fit(task, critic_defaults.TRAIN, plan.critic_minutes, "critic")
     summary["critic"] = judge(out / "critic", "Critic")
     times["critic"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("[2/4] Composer: next-event prediction on the train split")
     task = composer_defaults.ComposerTask(cache, plan.composer, plan.composer_windows, seed=seed)
-    result = train(
-        task,
-        budget(composer_defaults.TRAIN, plan.composer_minutes),
-        out / "composer",
-        rt,
-        progress=progress,
-        echo=quiet,
-    )
+    result = fit(task, composer_defaults.TRAIN, plan.composer_minutes, "composer")
     summary["composer"] = {"valid_nll": result.state.best, "steps": result.state.step}
     say(
         f"  Composer: validation NLL {result.state.best:.4f} nats/token ({result.state.step} steps)"
@@ -153,14 +140,7 @@ def run_demo(
         progress=progress,
         init=str(out / "critic" / "best"),
     )
-    train(
-        task,
-        budget(critic_defaults.TRAIN, plan.extend_minutes),
-        out / "critic-composer",
-        rt,
-        progress=progress,
-        echo=quiet,
-    )
+    fit(task, critic_defaults.TRAIN, plan.extend_minutes, "critic-composer")
     summary["critic_composer"] = judge(out / "critic-composer", "Critic with Composer negatives")
     times["critic_composer"] = time.perf_counter() - t
 

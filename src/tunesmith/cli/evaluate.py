@@ -141,10 +141,12 @@ def print_composers(console, composers: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="Composers side by side (flags are against the first)")
-    cols = ("composer", "mean score", "taken for real", "valid NLL", "distinct 4-grams")
-    for col in (*cols, "pitch-class distance"):
-        table.add_column(col, justify="left" if col == "composer" else "right")
+    table.add_column("composer")
+    for col in ("mean score", "taken for real", "valid NLL", "distinct 4-grams", "PC distance"):
+        table.add_column(col, justify="right")
+    table.add_column("largest gaps (overlap)")
     for c in composers:
+        gaps = ", ".join(f"{f['statistic']} ({f['overlap']:.2f})" for f in c["farthest"])
         table.add_row(
             c["label"],
             _num(c["mean"], 3),
@@ -152,6 +154,7 @@ def print_composers(console, composers: list[dict]) -> None:
             _num(c["valid_nll"], 4),
             _num(c["distinct_4grams"], 3),
             _num(c["pitch_class_distance"], 3),
+            gaps,
         )
     console.print(table)
     for c in composers:

@@ -27,6 +27,7 @@ from tunesmith.training.composer import piece_sequences, sequence_nll
 
 NLL_SLACK = 0.05  # a tuned Composer may lose 5% of the base's likelihood of real music
 DIVERSITY_SLACK = 0.2  # and 20% of its diversity
+FARTHEST = 3  # statistics listed per Composer, those farthest from real music
 
 
 @dataclass
@@ -46,7 +47,8 @@ def composer_entry(
     """The figures of one Composer: judge's scores, NLL on real music, diversity, statistics."""
     model = judged.composer.model
     nll, count = sequence_nll(model, piece_sequences(cache, "valid"), cache.codec.pad)
-    overlaps = [c["overlap"] for c in comparison.values() if c["overlap"] == c["overlap"]]
+    known = {k: c for k, c in comparison.items() if c["overlap"] == c["overlap"]}  # not NaN
+    farthest = sorted(known, key=lambda k: known[k]["overlap"])[:FARTHEST]
     entry = {
         "label": judged.label,
         "path": str(judged.composer.path.resolve()),
@@ -54,7 +56,16 @@ def composer_entry(
         "called_real": float(np.mean(judged.scores > 0.5)),
         "valid_nll": nll / count,
         **diversity(judged.tokens, judged.notes),
-        "mean_overlap": float(np.mean(overlaps)) if overlaps else None,
+        "mean_overlap": float(np.mean([c["overlap"] for c in known.values()])) if known else None,
+        "farthest": [
+            {
+                "statistic": k,
+                "overlap": known[k]["overlap"],
+                "real_mean": known[k]["reference_mean"],
+                "mean": known[k]["other_mean"],
+            }
+            for k in farthest
+        ],
         "tuned_against": (judged.composer.meta.get("reward") or {}).get("critic"),
         "flags": [],
     }

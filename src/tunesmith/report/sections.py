@@ -238,8 +238,10 @@ def composers(report: Mapping[str, Any]) -> str:
             "distinct 4-grams",
             "pitch-class distance",
             "mean overlap",
+            "largest gaps (overlap)",
         )
     )
+    labels = get(report, "statistics", "labels") or {}
     rows, flags = [], []
     for e in entries:
         cells = [
@@ -251,6 +253,13 @@ def composers(report: Mapping[str, Any]) -> str:
             num(e.get("mean_overlap")),
         ]
         tds = "".join(f'<td class="n">{v}</td>' for v in cells)
+        gaps = ", ".join(
+            f"{esc(get(labels, f.get('statistic'), 'label') or f.get('statistic'))} "
+            f"({num(f.get('overlap'), 2)})"
+            for f in e.get("farthest") or []
+            if isinstance(f, Mapping)
+        )
+        tds += f"<td>{gaps or DASH}</td>"
         attr = ' class="far"' if e.get("flags") else ""
         rows.append(f"<tr{attr}><th>{esc(e.get('label'))}</th>{tds}</tr>")
         flags += [f"<li><strong>{esc(e.get('label'))}</strong>: {esc(f)}</li>" for f in e["flags"]]

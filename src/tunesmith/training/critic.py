@@ -98,7 +98,12 @@ class Examples:
             p, start = (int(v) for v in self.index[i % n])
             kind = self.kind(i)
             seq = self._sequence(p, kind, epoch)
-            start = min(start, max(len(seq) - L, 0))
+            if kind == "composer" and len(seq) > L:
+                # A composed piece is no longer than most real ones: wrap instead of clipping,
+                # or long pieces' windows would all be its last one (and its EOS a giveaway).
+                start %= len(seq) - L + 1
+            else:
+                start = min(start, max(len(seq) - L, 0))
             window = seq[start : start + L]
             tokens[row, : len(window)] = window
             lengths[row] = len(window)
