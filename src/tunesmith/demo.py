@@ -48,11 +48,11 @@ class DemoPlan:
 FULL = DemoPlan(
     composer=composer_defaults.MODEL,
     composer_windows=composer_defaults.WINDOWS,
-    composer_minutes=5.0,
+    composer_minutes=6.0,
     critic=critic_defaults.MODEL,
     critic_windows=critic_defaults.WINDOWS,
-    critic_minutes=3.0,
-    extend_minutes=2.0,
+    critic_minutes=4.0,
+    extend_minutes=2.5,
     composer_pieces=200,
     n=50,
 )
