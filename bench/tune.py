@@ -67,7 +67,7 @@ def main() -> None:
 
     t = time.perf_counter()
     critic = load_critic(args.critic)
-    reward = critic_reward(critic, critic.codec)
+    reward = critic_reward(critic, critic.codec, tune_defaults.TUNE.stuck_penalty)
     task = TuneTask(base, reward, seed=0, cache=cache, reward_meta={"critic": str(critic.path)})
     config = dataclasses.replace(tune_defaults.TRAIN, max_minutes=args.tune_minutes)
     train(task, config, args.out / "tuned", CPU, echo=lambda s: print(" ", s, flush=True))

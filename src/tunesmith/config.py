@@ -322,7 +322,7 @@ class TuneConfig(Config):
     section: ClassVar[str] = "tune"
     length: int = 512  # tokens per sampled piece
     kl_coef: float = 0.05  # beta: the optimum keeps KL(tuned || original) <= 1 / beta nats a piece
-    stuck_penalty: float = 0.0  # reward minus this x the share of stuck notes
+    stuck_penalty: float = 1.0  # reward minus this x the share of stuck notes (never released)
     temperature: float = 1.0  # sampling temperature of the policy
     pieces_per_epoch: int = 256  # pieces between validations
     valid_pieces: int = 32  # pieces sampled (always the same seeds) to validate

@@ -133,11 +133,11 @@ def print_verdict(report: dict, out: Path) -> None:
     console.print(stats)
     composers = report.get("composers") or []
     if len(composers) > 1:
-        print_composers(console, composers)
+        print_composers(console, composers, labels)
     console.print(f"report: {out / 'report.html'}  (figures: {out / 'report.json'})")
 
 
-def print_composers(console, composers: list[dict]) -> None:
+def print_composers(console, composers: list[dict], labels: dict) -> None:
     from rich.table import Table
 
     table = Table(title="Composers side by side (flags are against the first)")
@@ -146,7 +146,9 @@ def print_composers(console, composers: list[dict]) -> None:
         table.add_column(col, justify="right")
     table.add_column("largest gaps (overlap)")
     for c in composers:
-        gaps = ", ".join(f"{f['statistic']} ({f['overlap']:.2f})" for f in c["farthest"])
+        gaps = ", ".join(
+            f"{labels[f['statistic']]['label']} {f['overlap']:.2f}" for f in c["farthest"][:2]
+        )
         table.add_row(
             c["label"],
             _num(c["mean"], 3),

@@ -52,7 +52,9 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("tuning")
     g.add_argument("--kl-coef", type=float, help=f"beta of the KL penalty ({d.kl_coef})")
     g.add_argument("--length", type=int, help=f"tokens per sampled piece ({d.length})")
-    g.add_argument("--stuck-penalty", type=float, help="reward minus this x share of stuck notes")
+    g.add_argument(
+        "--stuck-penalty", type=float, help="reward minus this x share of stuck notes (1)"
+    )
     g.add_argument("--temperature", type=float, help="sampling temperature (1.0)")
     g.add_argument("--pieces-per-epoch", type=int, help="pieces between validations (256)")
     g.add_argument("--valid-pieces", type=int, help="pieces sampled to validate (32)")
