@@ -44,10 +44,10 @@ def main() -> None:
     ap.add_argument("--critic", type=Path, required=True, help="the Critic to tune against")
     ap.add_argument("--out", type=Path, default=Path("bench-tune"))
     ap.add_argument("--judge-minutes", type=float, default=3.0)
-    ap.add_argument("--tune-minutes", type=float, default=5.0)
+    ap.add_argument("--tune-minutes", type=float, default=tune_defaults.TRAIN.max_minutes)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--round-critic-minutes", type=float, default=1.5)
-    ap.add_argument("--round-tune-minutes", type=float, default=2.5)
+    ap.add_argument("--round-critic-minutes", type=float, default=Budgets.critic_minutes)
+    ap.add_argument("--round-tune-minutes", type=float, default=Budgets.tune_minutes)
     ap.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
     times = {}

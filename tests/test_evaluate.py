@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
 
-from helpers import tunesmith
+from helpers import env, tunesmith
 from tunesmith.evaluation.stats import STATISTICS
 
 pytestmark = pytest.mark.slow
@@ -116,13 +118,16 @@ def test_the_demo_refuses_to_overwrite_without_being_asked(demo, bach_midi_dir):
     assert "--overwrite" in result.stderr
 
 
-def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp_path):
-    out, _ = demo
-    models = ["--composer", out / "composer", "--critic", out / "critic"]
+def one_small_round(demo_out: Path, out: Path) -> list:
+    models = ["--composer", demo_out / "composer", "--critic", demo_out / "critic"]
     budgets = ["--rounds", "1", "--critic-minutes", "0.05", "--tune-minutes", "0.05"]
     small = ["--composer-pieces", "8", "--length", "48", "--pieces-per-epoch", "16"]
-    args = ["adversarial", *models, *budgets, *small, "--valid-pieces", "4"]
-    args += ["--out", tmp_path / "adv"]
+    return ["adversarial", *models, *budgets, *small, "--valid-pieces", "4", "--out", out]
+
+
+def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp_path):
+    out, _ = demo
+    args = one_small_round(out, tmp_path / "adv")
     first = tunesmith(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     rounds = json.loads((tmp_path / "adv" / "adversarial.json").read_text())["rounds"]
@@ -160,6 +165,30 @@ def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp
     assert composers[1]["own_critic"]["path"] == r["critic"]
     assert "Composers compared" in (tmp_path / "e" / "report.html").read_text()
     assert (tmp_path / "e" / "composed_round1").is_dir()
+
+
+def test_an_adversarial_round_runs_under_torchrun_with_rank_0_alone_writing(demo, tmp_path):
+    out, _ = demo
+    args = one_small_round(out, tmp_path / "adv")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    ddp = subprocess.run(
+        [*cmd, "-m", "tunesmith", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.stdout.count("round 1: Critic tells real") == 1  # rank 0 alone speaks
+    assert ddp.stdout.count("1 rounds in") == 1
+    round_dir = tmp_path / "adv" / "round_1"
+    for run in ("critic", "composer"):
+        assert json.loads((round_dir / run / "run.json").read_text())["world"] == 2
+    record = json.loads((round_dir / "round.json").read_text())
+    assert record["critic"] == str(round_dir / "critic" / "best")
+    assert json.loads((tmp_path / "adv" / "adversarial.json").read_text())["rounds"] == [record]
+    leftovers = [p.name for p in (tmp_path / "adv").rglob("*.tmp")]
+    assert leftovers == []
 
 
 def test_flags_name_what_collapsed():

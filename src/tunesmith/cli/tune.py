@@ -118,6 +118,8 @@ def run_tune(args: argparse.Namespace) -> int:
 
 
 def run_adversarial(args: argparse.Namespace) -> int:
+    import contextlib
+
     from tunesmith.compose import load_composer
     from tunesmith.data.cache import TokenCache
     from tunesmith.errors import ConfigError
@@ -132,7 +134,8 @@ def run_adversarial(args: argparse.Namespace) -> int:
     with runtime(args.device or "auto") as rt:
         meta = load_composer(args.composer).meta
         cache = TokenCache.load(meta["data"]["cache"])
-        with rich_progress(transient=True) as progress:
+        bars = rich_progress(transient=True) if rt.main else contextlib.nullcontext(None)
+        with bars as progress:
             records = adversarial(
                 args.composer,
                 args.critic,
@@ -145,5 +148,6 @@ def run_adversarial(args: argparse.Namespace) -> int:
                 args.seed,
                 progress,
             )
-    print(f"{len(records)} rounds in {args.out}; the last Composer: {records[-1]['composer']}")
+    if rt.main:
+        print(f"{len(records)} rounds in {args.out}; the last Composer: {records[-1]['composer']}")
     return 0

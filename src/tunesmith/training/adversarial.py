@@ -60,7 +60,9 @@ def adversarial(
     """Run ``rounds`` rounds into ``out``; returns each round's figures (also in
     ``out/adversarial.json``)."""
     out = Path(out)
-    progress = progress or Silent()
+    # Under torchrun every rank runs the rounds (training is DDP); only rank 0 speaks and writes.
+    progress = progress if rt.main and progress else Silent()
+    say = say if rt.main else (lambda s: None)
     original = load_composer(composer, rt.device, codec=cache.codec.config)
     critic_meta = read_meta(critic, kind="critic")
     composer_path, critic_path = str(original.path), str(critic_meta["path"])
@@ -118,7 +120,8 @@ def adversarial(
                 "tuned_kl": best["valid_kl"],
                 "composer_valid_nll": best.get("valid_nll"),
             }
-            atomic_write_json(here / ROUND, record)
+            if rt.main:
+                atomic_write_json(here / ROUND, record)
             say(
                 f"round {r}: Critic tells real from the round's composed pieces with accuracy "
                 f"{record['critic_accuracy_on_composed']:.1%}; tuned Composer: reward "
@@ -127,7 +130,8 @@ def adversarial(
             )
         records.append(record)
         composer_path, critic_path = record["composer"], record["critic"]
-    atomic_write_json(out / "adversarial.json", {"rounds": records})
+    if rt.main:
+        atomic_write_json(out / "adversarial.json", {"rounds": records})
     return records
 
 
