@@ -119,6 +119,29 @@ def test_calibration_is_saved_and_used(trained, bach_cache):
     assert 0.05 < critic.temperature < 20
 
 
+def test_the_tuning_reward_costs_each_stuck_note(trained, bach_cache):
+    from tunesmith.training.tune import count_stuck, critic_reward
+
+    critic = load_critic(trained.out)
+    codec = bach_cache.codec
+    real = bach_cache.piece_tokens(bach_cache.split("test")[0])
+    notes = codec.decode(real)
+    assert count_stuck(notes) == 0
+    # Two notes held for the decoder's full 5 s cap: the mark of a note-on never released.
+    stuck = Notes.from_arrays(
+        np.append(notes.start, [0.0, 0.5]),
+        np.append(notes.end, [5.0, 5.5]),
+        np.append(notes.pitch, [30, 31]),
+        np.append(notes.velocity, notes.velocity[:2]),
+    ).sorted()
+    assert count_stuck(codec.decode(codec.encode(stuck))) == 2
+    pieces = [real, codec.encode(stuck)]
+    plain = critic_reward(critic, codec, 0.0)(pieces)
+    penalised = critic_reward(critic, codec, 0.25)(pieces)
+    assert ((plain >= 0) & (plain <= 1)).all()
+    np.testing.assert_allclose(penalised, plain - [0.0, 0.5], atol=1e-6)
+
+
 def test_the_report_is_consistent(trained, bach_cache):
     critic = load_critic(trained.out)
     report = critic_report(critic, bach_cache, "test", kinds=("random", "wrong_notes"))

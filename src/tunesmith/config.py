@@ -316,13 +316,16 @@ class NegativeConfig(Config):
 @dataclass(frozen=True)
 class TuneConfig(Config):
     """Fine-tuning the Composer by policy gradient (REINFORCE with a leave-one-out baseline):
-    reward = the Critic's score of a composed piece (minus ``stuck_penalty`` x its share of stuck
+    reward = the Critic's score of a composed piece (minus ``stuck_penalty`` for each of its stuck
     notes), with a KL penalty to the original Composer so it cannot drift far."""
 
     section: ClassVar[str] = "tune"
     length: int = 512  # tokens per sampled piece
     kl_coef: float = 0.05  # beta: the optimum keeps KL(tuned || original) <= 1 / beta nats a piece
-    stuck_penalty: float = 1.0  # reward minus this x the share of stuck notes (never released)
+    # Reward minus this for each note never released. Measured on the chorales (8-minute runs):
+    # 0.1 took the pieces holding one from 66% to 44% and cost nothing with a held-out judge;
+    # 0.3 took them to 18-26% but its gain with the judge varied twofold between two runs.
+    stuck_penalty: float = 0.1
     temperature: float = 1.0  # sampling temperature of the policy
     pieces_per_epoch: int = 256  # pieces between validations
     valid_pieces: int = 32  # pieces sampled (always the same seeds) to validate
@@ -332,5 +335,5 @@ class TuneConfig(Config):
             self, ("length", 2, None), ("pieces_per_epoch", 1, None), ("valid_pieces", 2, None)
         )
         _numbers(
-            self, ("kl_coef", 1e-6, 1e3), ("stuck_penalty", 0.0, 100.0), ("temperature", 0.05, 10.0)
+            self, ("kl_coef", 1e-6, 1e3), ("stuck_penalty", 0.0, 10.0), ("temperature", 0.05, 10.0)
         )

@@ -53,7 +53,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kl-coef", type=float, help=f"beta of the KL penalty ({d.kl_coef})")
     g.add_argument("--length", type=int, help=f"tokens per sampled piece ({d.length})")
     g.add_argument(
-        "--stuck-penalty", type=float, help="reward minus this x share of stuck notes (1)"
+        "--stuck-penalty", type=float, help="reward minus this per note never released (0.1)"
     )
     g.add_argument("--temperature", type=float, help="sampling temperature (1.0)")
     g.add_argument("--pieces-per-epoch", type=int, help="pieces between validations (256)")
@@ -100,9 +100,15 @@ def run_tune(args: argparse.Namespace) -> int:
         meta = {"critic": str(critic.path)}
         task = defaults.TuneTask(base, reward, tune, config.seed, cache, meta)
         say = print if rt.main else (lambda s: None)
+        # KL(optimum || original) <= (max reward - the original's mean reward) / beta.
+        extra = (
+            f" (+{tune.stuck_penalty / tune.kl_coef:.0f} per stuck note the original writes)"
+            if tune.stuck_penalty
+            else ""
+        )
         say(
             f"tuning {base.path} against {critic.path}: beta {tune.kl_coef}, so at the optimum "
-            f"KL <= {1 / tune.kl_coef:.0f} nats a piece"
+            f"KL <= {1 / tune.kl_coef:.0f} nats a piece{extra}"
         )
         bars = rich_progress(transient=True) if rt.main else contextlib.nullcontext(None)
         with bars as progress:

@@ -1,16 +1,18 @@
 """Making the Composer better with the Critic's verdict: policy-gradient fine-tuning.
 
 Each step samples a batch of pieces from the tuned Composer (the policy) in one batched pass,
-rewards each (the Critic's score, by default), and takes a REINFORCE step with a leave-one-out
-baseline (each piece's reward against the mean of the others), minus a KL penalty to the frozen
-original Composer, as in RL Tuner / Sequence Tutor and RLHF:
+rewards each (by default the Critic's score, minus a penalty for each note never released), and
+takes a REINFORCE step with a leave-one-out baseline (each piece's reward against the mean of the
+others), minus a KL penalty to the frozen original Composer, as in RL Tuner / Sequence Tutor and
+RLHF:
 
     loss = sum_i [ -(r_i - mean_{j != i} r_j) * log pi(x_i)  +  beta * KL(pi || pi_0)(x_i) ]
 
 The log-probabilities of the sampled tokens come from one forward pass over the whole batch,
 under the same masks the sampler used; the KL is exact at every position (the vocabulary is
-small), summed over the piece. With rewards in [0, 1] the optimum of this objective keeps
-KL(pi || pi_0) under 1 / beta nats per piece, the bound the penalty sets.
+small), summed over the piece. The optimum of this objective keeps KL(pi || pi_0) under
+(max reward - the original's mean reward) / beta nats per piece: 1 / beta for rewards in [0, 1],
+plus penalty / beta for each stuck note the original writes on average.
 
 It is a :class:`~tunesmith.training.loop.Task`, so it gets the loop's budget, checkpoints,
 resume, GPU and DDP; its checkpoints are Composer checkpoints that ``compose`` and ``evaluate``
@@ -55,16 +57,22 @@ VALID_SEED = 10**6  # validation pieces come from fixed seeds, the same at every
 
 
 def critic_reward(critic, codec, stuck_penalty: float) -> Reward:
-    """The Critic's (calibrated) score of each piece, minus ``stuck_penalty`` x its share of
-    stuck notes."""
+    """The Critic's (calibrated) score of each piece, minus ``stuck_penalty`` for each of its
+    stuck notes (never released)."""
 
     def reward(pieces: list[np.ndarray]) -> np.ndarray:
         scores = np.array([s.mean for s in critic.score_tokens(pieces)])
         if stuck_penalty:
-            scores -= stuck_penalty * np.array([stuck_notes(codec.decode(p)) for p in pieces])
+            scores -= stuck_penalty * np.array([count_stuck(codec.decode(p)) for p in pieces])
         return scores
 
     return reward
+
+
+def count_stuck(notes) -> int:
+    # Per note, not per share: a piece of 250 notes with one stuck note has a share of 0.004,
+    # which as a penalty would be lost in the Critic's noise.
+    return round(stuck_notes(notes) * len(notes)) if len(notes) else 0
 
 
 class TuneTask:
