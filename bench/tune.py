@@ -22,14 +22,14 @@ from pathlib import Path
 import torch
 
 from tunesmith.compose import load_composer
-from tunesmith.config import NegativeConfig, SampleConfig
+from tunesmith.config import Budgets, NegativeConfig, SampleConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.evaluation.critic_report import calibrate
 from tunesmith.evaluation.evaluate import evaluate
 from tunesmith.evaluation.scoring import load_critic
 from tunesmith.training import critic as critic_defaults
 from tunesmith.training import tune as tune_defaults
-from tunesmith.training.adversarial import Budgets, adversarial
+from tunesmith.training.adversarial import adversarial
 from tunesmith.training.critic import CriticTask
 from tunesmith.training.distributed import Runtime
 from tunesmith.training.loop import train

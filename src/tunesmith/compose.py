@@ -201,10 +201,15 @@ def sample(
     """Sample ``config.n`` pieces in one batch; returns each piece's event tokens (int64, no
     BOS/EOS/PAD), the primer's tokens first when a primer is given."""
     config = config or SampleConfig()
-    events = sample_tokens(model, codec, config, primer, progress).cpu().numpy()
+    tokens = sample_tokens(model, codec, config, primer, progress)
     head = np.asarray(primer if primer is not None else [], dtype=np.int64)
-    # drop PAD and the EOS that ends a piece
-    return [np.concatenate([head, row[row < codec.num_events]]) for row in events]
+    return [np.concatenate([head, row]) for row in event_rows(codec, tokens)]
+
+
+def event_rows(codec: Codec, tokens: torch.Tensor) -> list[np.ndarray]:
+    """Each row of :func:`sample_tokens` as a piece's events: PAD and the EOS that ends it
+    dropped."""
+    return [row[row < codec.num_events] for row in tokens.cpu().numpy()]
 
 
 @torch.no_grad()

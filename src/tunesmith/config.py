@@ -337,3 +337,13 @@ class TuneConfig(Config):
         _numbers(
             self, ("kl_coef", 1e-6, 1e3), ("stuck_penalty", 0.0, 10.0), ("temperature", 0.05, 10.0)
         )
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What each adversarial round spends: minutes of Critic and of Composer training, and how
+    many Composer pieces the Critic learns from."""
+
+    critic_minutes: float = 2.0
+    tune_minutes: float = 3.0
+    composer_pieces: int = 200

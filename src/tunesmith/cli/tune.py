@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tunesmith.cli.common import add_device_arg, make_config
 from tunesmith.cli.train import add_train_args, saved_settings, train_config
-from tunesmith.config import TuneConfig
+from tunesmith.config import Budgets, TuneConfig
 
 
 def add_parser(verbs) -> None:
@@ -36,10 +36,20 @@ def add_parser(verbs) -> None:
     )
     a.add_argument("--composer", type=Path, default=Path("runs/composer"), help="the start")
     a.add_argument("--critic", type=Path, default=Path("runs/critic"), help="the first Critic")
+    b = Budgets()
     a.add_argument("--rounds", type=int, default=3, help="rounds (3)")
-    a.add_argument("--critic-minutes", type=float, default=2.0, help="Critic budget a round")
-    a.add_argument("--tune-minutes", type=float, default=3.0, help="Composer budget a round")
-    a.add_argument("--composer-pieces", type=int, default=200, help="negatives a round (200)")
+    a.add_argument(
+        "--critic-minutes", type=float, default=b.critic_minutes, help="Critic budget a round"
+    )
+    a.add_argument(
+        "--tune-minutes", type=float, default=b.tune_minutes, help="Composer budget a round"
+    )
+    a.add_argument(
+        "--composer-pieces",
+        type=int,
+        default=b.composer_pieces,
+        help=f"negatives a round ({b.composer_pieces})",
+    )
     add_tune_args(a)
     a.add_argument("--out", type=Path, default=Path("runs/adversarial"), help="output folder")
     a.add_argument("--seed", type=int, default=0, help="seed (0)")
@@ -53,11 +63,17 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kl-coef", type=float, help=f"beta of the KL penalty ({d.kl_coef})")
     g.add_argument("--length", type=int, help=f"tokens per sampled piece ({d.length})")
     g.add_argument(
-        "--stuck-penalty", type=float, help="reward minus this per note never released (0.1)"
+        "--stuck-penalty",
+        type=float,
+        help=f"reward minus this per note never released ({d.stuck_penalty})",
     )
-    g.add_argument("--temperature", type=float, help="sampling temperature (1.0)")
-    g.add_argument("--pieces-per-epoch", type=int, help="pieces between validations (256)")
-    g.add_argument("--valid-pieces", type=int, help="pieces sampled to validate (32)")
+    g.add_argument("--temperature", type=float, help=f"sampling temperature ({d.temperature})")
+    g.add_argument(
+        "--pieces-per-epoch", type=int, help=f"pieces between validations ({d.pieces_per_epoch})"
+    )
+    g.add_argument(
+        "--valid-pieces", type=int, help=f"pieces sampled to validate ({d.valid_pieces})"
+    )
 
 
 def tune_config(args: argparse.Namespace, file: dict, saved: dict) -> TuneConfig:
@@ -130,7 +146,7 @@ def run_adversarial(args: argparse.Namespace) -> int:
     from tunesmith.data.cache import TokenCache
     from tunesmith.errors import ConfigError
     from tunesmith.progress import rich_progress
-    from tunesmith.training.adversarial import Budgets, adversarial
+    from tunesmith.training.adversarial import adversarial
     from tunesmith.training.distributed import runtime
 
     if not 1 <= args.rounds <= 100:

@@ -83,8 +83,8 @@ def flag(entries: list[dict[str, Any]], judged: list[Judged], judge: LoadedCriti
             )
         elif own and Path(own).exists() and entry is not base:
             critic = load_critic(own, judge.device)
-            mine = float(np.mean([s.mean for s in critic.score_tokens(j.tokens)]))
-            theirs = float(np.mean([s.mean for s in critic.score_tokens(base_pieces.tokens)]))
+            mine = float(critic.piece_scores(j.tokens).mean())
+            theirs = float(critic.piece_scores(base_pieces.tokens).mean())
             entry["own_critic"] = {"path": own, "mean": mine, "base_mean": theirs}
             if mine > theirs and entry["mean"] <= base["mean"]:
                 entry["flags"].append(

@@ -67,7 +67,7 @@ def compose_best_of(
     pieces = sample(composer.model, composer.codec, batch, progress=progress)
     if best_of == 1:
         return pieces, None, composer
-    scores = np.array([s.mean for s in critic.score_tokens(pieces)]).reshape(n, best_of)
+    scores = critic.piece_scores(pieces).reshape(n, best_of)
     pick = scores.argmax(axis=1)
     chosen = [pieces[i * best_of + k] for i, k in enumerate(pick)]
     first = scores[:, 0]  # what one sample per piece would have given
@@ -134,7 +134,7 @@ def evaluate(
     for name in SETS:
         sets[name] = {
             "files": [str(f.relative_to(out)) for f in files[name]],
-            **score_summary(_mean_scores(critic, pieces[name])),
+            **score_summary(critic.piece_scores(pieces[name])),
         }
         notes[name] = _decode(codec, pieces[name])
     stats = {name: set_statistics(notes[name]) for name in SETS}
@@ -151,7 +151,7 @@ def evaluate(
     for label, path in composers[1:]:
         tokens, _, loaded = compose_best_of(critic, path, config, best_of, progress)
         write_pieces(tokens, codec, out / f"composed_{_safe_stem(label)}")
-        other = Judged(label, loaded, tokens, _mean_scores(critic, tokens), _decode(codec, tokens))
+        other = Judged(label, loaded, tokens, critic.piece_scores(tokens), _decode(codec, tokens))
         judged.append(other)
         other_stats = set_statistics(other.notes)
         entries.append(composer_entry(other, cache, compare_sets(stats["real"], other_stats)))
@@ -159,7 +159,7 @@ def evaluate(
     also_judged = {
         label: {
             "path": str(extra.path),
-            **{name: _brief(score_summary(_mean_scores(extra, pieces[name]))) for name in SETS},
+            **{name: _brief(score_summary(extra.piece_scores(pieces[name]))) for name in SETS},
         }
         for label, extra in (also or {}).items()
     }
@@ -206,10 +206,6 @@ def evaluate(
 
     write_html(out)
     return report
-
-
-def _mean_scores(critic: LoadedCritic, pieces: list[np.ndarray]) -> np.ndarray:
-    return np.array([s.mean for s in critic.score_tokens(pieces)])
 
 
 def _decode(codec, pieces: list[np.ndarray]) -> list:

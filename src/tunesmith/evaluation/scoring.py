@@ -99,6 +99,10 @@ class LoadedCritic:
         """Score event-token sequences (each with at least one event)."""
         return [PieceScore(sigmoid(z / self.temperature)) for z in self.logits(pieces)]
 
+    def piece_scores(self, pieces: list[np.ndarray]) -> np.ndarray:
+        """Each piece's mean window score: the one number a piece gets."""
+        return np.array([s.mean for s in self.score_tokens(pieces)])
+
     def score_files(
         self, paths: list[str | os.PathLike]
     ) -> tuple[list[tuple[Path, PieceScore]], list[dict[str, str]]]:

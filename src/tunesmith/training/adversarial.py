@@ -18,7 +18,7 @@ from typing import Any
 
 from tunesmith.atomic import atomic_write_json
 from tunesmith.compose import load_composer
-from tunesmith.config import CriticConfig, NegativeConfig, TuneConfig, WindowConfig
+from tunesmith.config import Budgets, CriticConfig, NegativeConfig, TuneConfig, WindowConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.evaluation.critic_report import calibrate, critic_report
 from tunesmith.evaluation.scoring import load_critic
@@ -32,16 +32,6 @@ from tunesmith.training.loop import train
 from tunesmith.training.tune import TuneTask, critic_reward
 
 ROUND = "round.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class Budgets:
-    """What each round spends: minutes of Critic and of Composer training, and how many
-    Composer pieces the Critic learns from."""
-
-    critic_minutes: float = 2.0
-    tune_minutes: float = 3.0
-    composer_pieces: int = 200
 
 
 def adversarial(

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tunesmith.compose import LoadedComposer, allowed_masks, sample_tokens
+from tunesmith.compose import LoadedComposer, allowed_masks, event_rows, sample_tokens
 from tunesmith.config import SampleConfig, TrainConfig, TuneConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.evaluation.stats import stuck_notes
@@ -61,7 +61,7 @@ def critic_reward(critic, codec, stuck_penalty: float) -> Reward:
     stuck notes (never released)."""
 
     def reward(pieces: list[np.ndarray]) -> np.ndarray:
-        scores = np.array([s.mean for s in critic.score_tokens(pieces)])
+        scores = critic.piece_scores(pieces)
         if stuck_penalty:
             scores -= stuck_penalty * np.array([count_stuck(codec.decode(p)) for p in pieces])
         return scores
@@ -141,7 +141,7 @@ class TuneTask:
         policy = getattr(model, "module", model)  # sample without DDP's gradient hooks
         n = int(batch["n"])
         tokens = sample_tokens(policy, self.codec, self.sample_config(n, int(batch["seed"])))
-        rewards = torch.as_tensor(self.reward(self._pieces(tokens)), dtype=torch.float32)
+        rewards = torch.as_tensor(self.reward(event_rows(self.codec, tokens)), dtype=torch.float32)
         rewards = rewards.to(tokens.device)
         baseline = (rewards.sum() - rewards) / max(n - 1, 1)
         logp, kl = self.terms(model, tokens)
@@ -156,7 +156,7 @@ class TuneTask:
     def evaluate(self, model, rt: Runtime) -> dict[str, float]:
         c = self.config
         tokens = sample_tokens(model, self.codec, self.sample_config(c.valid_pieces, VALID_SEED))
-        reward = float(np.mean(self.reward(self._pieces(tokens))))
+        reward = float(np.mean(self.reward(event_rows(self.codec, tokens))))
         _, kl = self.terms(model, tokens)
         kl_mean = kl.mean().item()
         metrics = {
@@ -182,7 +182,3 @@ class TuneTask:
             "reward": self.reward_meta,
             "data": data_meta(self.cache) if self.cache is not None else None,
         }
-
-    def _pieces(self, tokens: torch.Tensor) -> list[np.ndarray]:
-        rows = tokens.cpu().numpy()
-        return [row[row < self.codec.num_events] for row in rows]
