@@ -29,11 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed import SeedComposer, seed_sample, seed_windows, train_seed_composer
 from tunesmith.compose import load_composer, sample
-from tunesmith.config import SampleConfig
+from tunesmith.config import COMPOSER, SampleConfig
 from tunesmith.data.prepare import prepare
-from tunesmith.training import composer as defaults
-from tunesmith.training.composer import ComposerTask, piece_sequences, sequence_nll
-from tunesmith.training.distributed import Runtime
+from tunesmith.data.windows import piece_sequences
+from tunesmith.models.composer import sequence_nll
+from tunesmith.runtime import Runtime
+from tunesmith.training.composer import ComposerTask
 from tunesmith.training.log import read_log
 from tunesmith.training.loop import train
 
@@ -125,7 +126,7 @@ def main() -> None:
     print(f"unigram cross-entropy of validation tokens: {out['unigram_nll']} nats", flush=True)
 
     # -- ours: the defaults of `tunesmith train composer`, with the budget asked for --------------
-    config = dataclasses.replace(defaults.TRAIN, max_minutes=args.minutes)
+    config = dataclasses.replace(COMPOSER.train, max_minutes=args.minutes)
     task = ComposerTask(cache, seed=config.seed)
     params = task.model.num_parameters()
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,14 +28,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
 from seed import SeedCritic
-from tunesmith.config import NegativeConfig, WindowConfig
+from tunesmith.config import CRITIC, NegativeConfig, WindowConfig
+from tunesmith.data.examples import Examples
 from tunesmith.data.prepare import prepare
-from tunesmith.evaluation.classification import binary_metrics
-from tunesmith.evaluation.critic_report import calibrate, critic_report
-from tunesmith.evaluation.scoring import load_critic
-from tunesmith.training import critic as defaults
-from tunesmith.training.critic import CriticTask, Examples
-from tunesmith.training.distributed import Runtime
+from tunesmith.judging.critic_report import calibrate, critic_report
+from tunesmith.judging.scoring import load_critic
+from tunesmith.metrics import binary_metrics
+from tunesmith.runtime import Runtime
+from tunesmith.training.critic import CriticTask
 from tunesmith.training.loop import train
 
 CPU = Runtime(0, 1, torch.device("cpu"))
@@ -45,7 +45,7 @@ def ours(cache, kinds: tuple[str, ...], minutes: float, tmp: Path) -> tuple[dict
     """Train our Critic on ``kinds`` for ``minutes``; its test report and the loaded Critic."""
     negatives = NegativeConfig(kinds=kinds)
     task = CriticTask(cache, negatives=negatives)
-    config = dataclasses.replace(defaults.TRAIN, max_minutes=minutes)
+    config = dataclasses.replace(CRITIC.train, max_minutes=minutes)
     run = tmp / "-".join(kinds)
     result = train(task, config, run, CPU, echo=lambda s: print("  ", s, flush=True))
     critic = load_critic(run)
@@ -126,7 +126,7 @@ def main() -> None:
             "seed_style": seed_style(cache, args.minutes),
         }
         print(json.dumps(out["seed_task"]), flush=True)
-        report, critic = ours(cache, defaults.NEGATIVES.kinds, args.minutes, Path(tmp))
+        report, critic = ours(cache, NegativeConfig().kinds, args.minutes, Path(tmp))
         out["hard_negatives"] = {
             "kinds": report["kinds"],
             "mix": {k: report["mix"][k] for k in ("accuracy", "auc", "f1", "ece", "confusion")},

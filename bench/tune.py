@@ -22,18 +22,16 @@ from pathlib import Path
 import torch
 
 from tunesmith.compose import load_composer
-from tunesmith.config import Budgets, NegativeConfig, SampleConfig
-from tunesmith.data.cache import TokenCache
-from tunesmith.evaluation.critic_report import calibrate
-from tunesmith.evaluation.evaluate import evaluate
-from tunesmith.evaluation.scoring import load_critic
-from tunesmith.training import critic as critic_defaults
-from tunesmith.training import tune as tune_defaults
-from tunesmith.training.adversarial import adversarial
+from tunesmith.config import CRITIC, TUNE, AdversarialConfig, NegativeConfig, SampleConfig
+from tunesmith.data.cache import cache_of
+from tunesmith.judging.critic_report import calibrate
+from tunesmith.judging.evaluate import evaluate
+from tunesmith.judging.scoring import load_critic
+from tunesmith.runtime import Runtime
 from tunesmith.training.critic import CriticTask
-from tunesmith.training.distributed import Runtime
 from tunesmith.training.loop import train
-from tunesmith.training.tune import TuneTask, critic_reward
+from tunesmith.tuning.adversarial import adversarial
+from tunesmith.tuning.tune import TuneTask, critic_reward
 
 CPU = Runtime(0, 1, torch.device("cpu"))
 
@@ -44,22 +42,20 @@ def main() -> None:
     ap.add_argument("--critic", type=Path, required=True, help="the Critic to tune against")
     ap.add_argument("--out", type=Path, default=Path("bench-tune"))
     ap.add_argument("--judge-minutes", type=float, default=3.0)
-    ap.add_argument("--tune-minutes", type=float, default=tune_defaults.TRAIN.max_minutes)
+    ap.add_argument("--tune-minutes", type=float, default=TUNE.train.max_minutes)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--round-critic-minutes", type=float, default=Budgets.critic_minutes)
-    ap.add_argument("--round-tune-minutes", type=float, default=Budgets.tune_minutes)
+    ap.add_argument("--round-critic-minutes", type=float, default=AdversarialConfig.critic_minutes)
+    ap.add_argument("--round-tune-minutes", type=float, default=AdversarialConfig.tune_minutes)
     ap.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
     times = {}
     base = load_composer(args.composer)
-    cache = TokenCache.load(base.meta["data"]["cache"])
+    cache = cache_of(base.record)
 
     t = time.perf_counter()
-    negatives = NegativeConfig(
-        kinds=(*critic_defaults.NEGATIVES.kinds, "composer"), composer=str(base.path)
-    )
+    negatives = NegativeConfig(kinds=(*NegativeConfig().kinds, "composer"), composer=str(base.path))
     task = CriticTask(cache, negatives=negatives, seed=101)
-    config = dataclasses.replace(critic_defaults.TRAIN, max_minutes=args.judge_minutes, seed=101)
+    config = dataclasses.replace(CRITIC.train, max_minutes=args.judge_minutes, seed=101)
     train(task, config, args.out / "judge", CPU, echo=lambda s: None)
     judge = load_critic(args.out / "judge")
     calibrate(judge, cache)
@@ -67,17 +63,15 @@ def main() -> None:
 
     t = time.perf_counter()
     critic = load_critic(args.critic)
-    reward = critic_reward(critic, critic.codec, tune_defaults.TUNE.stuck_penalty)
+    reward = critic_reward(critic, critic.codec, TUNE.tune.stuck_penalty)
     task = TuneTask(base, reward, seed=0, cache=cache, reward_meta={"critic": str(critic.path)})
-    config = dataclasses.replace(tune_defaults.TRAIN, max_minutes=args.tune_minutes)
+    config = dataclasses.replace(TUNE.train, max_minutes=args.tune_minutes)
     train(task, config, args.out / "tuned", CPU, echo=lambda s: print(" ", s, flush=True))
     times["tune"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    budgets = Budgets(args.round_critic_minutes, args.round_tune_minutes)
-    rounds = adversarial(
-        base.path, critic.path, args.out / "rounds", args.rounds, cache, CPU, budgets
-    )
+    settings = AdversarialConfig(args.rounds, args.round_critic_minutes, args.round_tune_minutes)
+    rounds = adversarial(base.path, critic.path, args.out / "rounds", cache, CPU, settings)
     times["adversarial"] = time.perf_counter() - t
 
     t = time.perf_counter()

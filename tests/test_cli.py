@@ -27,6 +27,7 @@ def midi_dir(tmp_path, bach_midi_files) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_prepare_prints_the_table_and_the_skipped_file(midi_dir, tmp_path):
     out = tunesmith("prepare", "--midi-dir", str(midi_dir), "--cache-dir", str(tmp_path / "c"))
     assert out.returncode == 0, out.stderr
@@ -38,6 +39,7 @@ def test_prepare_prints_the_table_and_the_skipped_file(midi_dir, tmp_path):
     assert "reused cache" in again.stdout
 
 
+@pytest.mark.slow
 def test_prepare_json_and_settings_from_a_toml_file(midi_dir, tmp_path):
     cfg = tmp_path / "settings.toml"
     cfg.write_text("[codec]\ntime_step = 0.02\n\n[split]\nseed = 3\n")
@@ -52,6 +54,7 @@ def test_prepare_json_and_settings_from_a_toml_file(midi_dir, tmp_path):
     assert [s["file"] for s in summary["skipped"]] == [str(midi_dir / "broken.mid")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "config", "message"),
     [
@@ -75,6 +78,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, config, mess
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_folder_with_nothing_usable_exits_non_zero(tmp_path):
     d = tmp_path / "bad"
     d.mkdir()
@@ -85,6 +89,7 @@ def test_a_folder_with_nothing_usable_exits_non_zero(tmp_path):
     assert str(d / "a.mid") in out.stderr
 
 
+@pytest.mark.slow
 def test_help_and_version():
     assert tunesmith("--version").stdout.startswith("tunesmith ")
     out = tunesmith("prepare", "--help")

@@ -16,18 +16,18 @@ from tunesmith.config import CriticConfig, NegativeConfig, TrainConfig, WindowCo
 from tunesmith.data.midi import read_midi, write_midi
 from tunesmith.data.notes import Notes
 from tunesmith.errors import CheckpointError
-from tunesmith.evaluation.classification import (
+from tunesmith.judging.critic_report import calibrate, critic_report
+from tunesmith.judging.scoring import load_critic
+from tunesmith.metrics import (
     binary_metrics,
     expected_calibration_error,
     fit_temperature,
     roc_auc,
     sigmoid,
 )
-from tunesmith.evaluation.critic_report import calibrate, critic_report
-from tunesmith.evaluation.scoring import load_critic
 from tunesmith.models.critic import Critic
+from tunesmith.runtime import Runtime
 from tunesmith.training.critic import CriticTask
-from tunesmith.training.distributed import Runtime
 from tunesmith.training.loop import train
 
 CPU = Runtime(0, 1, torch.device("cpu"))
@@ -120,7 +120,7 @@ def test_calibration_is_saved_and_used(trained, bach_cache):
 
 
 def test_the_tuning_reward_costs_each_stuck_note(trained, bach_cache):
-    from tunesmith.training.tune import count_stuck, critic_reward
+    from tunesmith.tuning.tune import count_stuck, critic_reward
 
     critic = load_critic(trained.out)
     codec = bach_cache.codec
@@ -193,6 +193,7 @@ def midi_zoo(tmp_path, bach_midi_files):
     return zoo
 
 
+@pytest.mark.slow
 def test_critique_scores_short_long_and_foldered_files_and_skips_bad_ones(trained, midi_zoo):
     out = tunesmith("critique", midi_zoo, "--critic", trained.out, "--json")
     assert out.returncode == 0, out.stderr
@@ -211,6 +212,7 @@ def test_critique_scores_short_long_and_foldered_files_and_skips_bad_ones(traine
     assert "corrupt.mid" in table.stdout
 
 
+@pytest.mark.slow
 def test_critique_with_nothing_scorable_fails_in_one_line(trained, midi_zoo, tmp_path):
     for args in ([midi_zoo / "corrupt.mid"], [tmp_path / "nowhere.mid"], [tmp_path / "empty"]):
         (tmp_path / "empty").mkdir(exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from helpers import env, tunesmith
-from tunesmith.evaluation.stats import STATISTICS
+from tunesmith.judging.stats import STATISTICS
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +192,7 @@ def test_an_adversarial_round_runs_under_torchrun_with_rank_0_alone_writing(demo
 
 
 def test_flags_name_what_collapsed():
-    from tunesmith.evaluation.composers import flag
+    from tunesmith.judging.composers import flag
 
     class Judge:
         path = Path("/runs/judge/best")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tunesmith.config import NegativeConfig, WindowConfig
+from tunesmith.data.examples import Examples, critic_view
 from tunesmith.data.negatives import (
     corrupt,
     jitter,
@@ -17,7 +18,6 @@ from tunesmith.data.negatives import (
 )
 from tunesmith.data.notes import Notes
 from tunesmith.errors import ConfigError
-from tunesmith.training.critic import Examples, critic_view
 
 
 @pytest.fixture(scope="module")

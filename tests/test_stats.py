@@ -10,8 +10,8 @@ import symusic
 
 from tunesmith.data.midi import read_midi
 from tunesmith.data.notes import Notes
-from tunesmith.evaluation import stats
-from tunesmith.evaluation.stats import (
+from tunesmith.judging import stats
+from tunesmith.judging.stats import (
     STATISTICS,
     compare_sets,
     kl_divergence,

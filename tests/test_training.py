@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import TINY_COMPOSER, env, popen, tunesmith
-from tunesmith.config import ComposerConfig, TrainConfig, WindowConfig
+from tunesmith.config import COMPOSER, ComposerConfig, TrainConfig, WindowConfig
 from tunesmith.errors import CheckpointError, ConfigError
+from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask
-from tunesmith.training.distributed import Runtime
 from tunesmith.training.log import read_log
 from tunesmith.training.loop import lr_at, train
 
@@ -207,6 +207,8 @@ def test_a_batch_larger_than_the_data_is_a_config_error(bach_cache, tmp_path):
 # -- the CLI -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -232,6 +234,7 @@ def test_resuming_with_other_settings_is_refused_in_one_line(
     assert out.returncode == 0, out.stderr
 
 
+@pytest.mark.slow
 def test_resume_finds_its_data_and_settings_from_the_run_alone(uninterrupted, tmp_path):
     import shutil
 
@@ -243,12 +246,28 @@ def test_resume_finds_its_data_and_settings_from_the_run_alone(uninterrupted, tm
     assert "stopped: epochs" in out.stdout  # all 12 epochs were already done
 
 
+@pytest.mark.slow
 def test_the_cli_trains_logs_and_composes_real_midi(uninterrupted, tmp_path):
     import mido
 
     run = uninterrupted / "run"
     for name in ("best/model.safetensors", "last/optimizer.safetensors", "log.jsonl", "run.json"):
         assert (run / name).exists(), name
+    # run.json names the code that made the run: the commit of a git checkout, else None.
+    import tunesmith.config as package
+
+    git = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(package.__file__).parent, capture_output=True
+    )
+    commit = git.stdout.decode().strip() if git.returncode == 0 else None
+    settings = json.loads((run / "run.json").read_text())
+    assert settings["commit"] == commit
+    assert settings["kind"] == "composer"
+    # The flags given win; what they did not set comes from the Composer's preset.
+    assert (settings["train"]["epochs"], settings["train"]["lr"]) == (12, 0.01)
+    for name in ("weight_decay", "min_lr_ratio", "grad_clip", "schedule", "save_every"):
+        assert settings["train"][name] == getattr(COMPOSER.train, name), name
+    assert settings["model"]["dropout"] == 0  # --dropout 0, where the preset has 0.2
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header[:4] == ["epoch", "step", "elapsed", "train_loss"]
     assert {"valid_nll", "valid_ppl"} <= set(header)
@@ -266,6 +285,7 @@ def test_the_cli_trains_logs_and_composes_real_midi(uninterrupted, tmp_path):
         assert len(ons) == f["notes"] >= 1
 
 
+@pytest.mark.slow
 def test_compose_continues_a_primer_and_reports_bad_inputs_in_one_line(
     uninterrupted, bach_midi_files, tmp_path
 ):

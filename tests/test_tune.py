@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 
 from tunesmith.compose import Rules, Stepper, load_composer, sample_tokens
 from tunesmith.config import ComposerConfig, SampleConfig, TrainConfig, TuneConfig, WindowConfig
+from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask
-from tunesmith.training.distributed import Runtime
 from tunesmith.training.loop import train
-from tunesmith.training.tune import TuneTask
+from tunesmith.tuning.tune import TuneTask
 
 CPU = Runtime(0, 1, torch.device("cpu"))
 MIDDLE_C = 60
@@ -86,10 +86,11 @@ def test_tuning_raises_a_toy_reward_and_keeps_kl_under_its_bound(base, bach_cach
     # NLL on real music is watched: the tuned model is still a model of chorales.
     assert last["valid_nll"] < 1.1 * before["valid_nll"]
     tuned = load_composer(tmp_path / "tuned")  # a Composer checkpoint like any other
-    assert tuned.meta["tune"] == TUNE.to_dict()
-    assert tuned.meta["base"] == str(base.path)
+    assert tuned.record.tune == TUNE
+    assert tuned.record.base == str(base.path)
 
 
+@pytest.mark.slow
 def test_an_interrupted_tuning_resumes_to_the_same_weights(base, bach_cache, tmp_path):
     config = TrainConfig(batch_size=8, lr=3e-3, epochs=3, warmup_steps=2, patience=0)
     train(TuneTask(base, high_notes, TUNE, cache=bach_cache), config, tmp_path / "a", CPU)

@@ -12,6 +12,7 @@ a piece that has no note by its last token gets one, so every piece decodes to a
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,27 +20,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunesmith.config import CodecConfig, ComposerConfig, SampleConfig
+from tunesmith.checkpoint import Record
+from tunesmith.config import CodecConfig, NegativeConfig, SampleConfig
+from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import NUM_PITCHES, Codec
 from tunesmith.data.midi import read_midi, write_midi
 from tunesmith.data.notes import Notes
-from tunesmith.errors import CheckpointError, ConfigError
+from tunesmith.data.split import SPLITS
 from tunesmith.models.composer import Composer
-from tunesmith.progress import Progress, Silent
-from tunesmith.training.checkpoint import load_weights, read_meta
+from tunesmith.models.load import load_model
+from tunesmith.progress import Progress, Silent, rich_progress
+from tunesmith.runtime import pick_device
 
 
 @dataclass
 class LoadedComposer:
-    """A Composer checkpoint ready to sample: the model (eval mode), its codec and metadata."""
+    """A Composer checkpoint ready to sample: the model (eval mode), its codec and record."""
 
     model: Composer
     codec: Codec
-    meta: dict[str, Any]
+    record: Record
 
     @property
     def path(self) -> Path:
-        return Path(self.meta["path"])
+        return self.record.path or Path()
 
     def compose(
         self, config: SampleConfig | None = None, primer: np.ndarray | None = None
@@ -55,18 +59,9 @@ def load_composer(
 
     With ``codec``, a checkpoint trained on another vocabulary is a :class:`CheckpointError`.
     """
-    meta = read_meta(path, kind="composer")
-    where = Path(meta["path"]) / "checkpoint.json"
-    try:
-        config = ComposerConfig.from_dict(meta["model"])
-        codec_config = CodecConfig.from_dict(meta["codec"])
-    except (KeyError, ConfigError) as e:
-        raise CheckpointError(f"{where}: malformed model or codec settings ({e})") from e
-    if codec is not None and codec != codec_config:
-        raise CheckpointError(f"{where}: trained with {codec_config}, but the request uses {codec}")
-    model = Composer(config, Codec(codec_config).vocab_size)
-    load_weights(model, meta["path"], device)
-    return LoadedComposer(model.to(device).eval(), Codec(codec_config), meta)
+    model, record = load_model(path, "composer", device, codec)
+    assert isinstance(model, Composer)
+    return LoadedComposer(model, Codec(record.codec), record)
 
 
 class Stepper:
@@ -298,3 +293,59 @@ def write_pieces(
         name = f"{stem}_{i:0{width}d}" if names is None else f"{i:0{width}d}_{names[i - 1]}"
         paths.append(write_midi(codec.decode(tokens), out_dir / f"{name}.mid"))
     return paths
+
+
+def compose_negatives(
+    composer_path: str,
+    cache: TokenCache,
+    split: str,
+    config: NegativeConfig,
+    seed: int,
+    device: torch.device,
+    progress: Progress | None = None,
+) -> list[np.ndarray]:
+    """Pieces sampled from a Composer as negatives of one split: ``composer_pieces`` for train,
+    a quarter as many (at least 16) for valid and test, each split from its own seed."""
+    composer = load_composer(composer_path, device, codec=cache.codec.config)
+    lengths = sorted(p.length for p in cache.split(split))
+    n = config.composer_pieces if split == "train" else max(16, config.composer_pieces // 4)
+    sample_config = SampleConfig(
+        n=n,
+        length=min(2048, lengths[int(0.9 * (len(lengths) - 1))]),
+        temperature=config.composer_temperature,
+        seed=seed * 3 + SPLITS.index(split),
+    )
+    return sample(composer.model, composer.codec, sample_config, progress=progress)
+
+
+def compose_files(
+    checkpoint: str | os.PathLike,
+    config: SampleConfig,
+    out: str | os.PathLike,
+    primer: str | os.PathLike | None = None,
+    primer_seconds: float = 10.0,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """``compose``: sample pieces with the Composer at ``checkpoint`` (continuing the opening
+    ``primer_seconds`` of ``primer`` if given) and write them to ``out``. Returns the files with
+    their tokens, notes and seconds, the Composer, and the sampling time."""
+    composer = load_composer(checkpoint, pick_device(device))
+    tokens = None
+    if primer is not None:
+        tokens = encode_primer(primer, composer.codec, primer_seconds)
+    t0 = time.perf_counter()
+    with rich_progress(transient=True) as progress:
+        pieces = sample(composer.model, composer.codec, config, tokens, progress)
+    seconds = time.perf_counter() - t0
+    files = []
+    for path, piece in zip(write_pieces(pieces, composer.codec, out), pieces):
+        notes = composer.codec.decode(piece)
+        files.append(
+            {
+                "file": str(path),
+                "tokens": len(piece),
+                "notes": len(notes),
+                "seconds": round(notes.duration, 3),
+            }
+        )
+    return {"composer": str(composer.path), "files": files, "sampling_seconds": round(seconds, 3)}

@@ -1,5 +1,10 @@
-"""Typed, validated configuration for every stage, each a frozen dataclass that round-trips
-through JSON. An unknown key or an out-of-range value is a :class:`ConfigError` naming it."""
+"""Typed, validated configuration for every stage, and the named presets every command uses.
+
+Each config is a frozen dataclass that round-trips through JSON; an unknown key or an
+out-of-range value is a :class:`ConfigError` naming it. Each field carries its help text (with
+its unit) in its metadata, from which the CLI makes its flags, so a setting is added in one
+line. The presets at the end (``COMPOSER``, ``CRITIC``, ``TUNE``, ``DEMO``, ...) are the one home
+of defaults: the commands, the Python API and the README read them."""
 
 from __future__ import annotations
 
@@ -10,6 +15,17 @@ from typing import Any, ClassVar, TypeVar
 from tunesmith.errors import ConfigError
 
 C = TypeVar("C", bound="Config")
+
+
+def setting(
+    default: Any, help: str, *, flag: str | None = None, choices: tuple[str, ...] | None = None
+) -> Any:
+    """A config field with its help text (units included) and, where the field's name would not
+    do, its CLI flag (without ``--``) and the values it takes."""
+    meta = {"help": help, "flag": flag, "choices": choices}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 class Config:
@@ -96,9 +112,9 @@ class CodecConfig(Config):
     """
 
     section: ClassVar[str] = "codec"
-    time_step: float = 0.01  # seconds per time-shift step
-    max_shift_steps: int = 100  # the longest single time-shift, in steps
-    velocity_bin_width: int = 5  # MIDI velocity units per bin; bins = ceil(128 / width)
+    time_step: float = setting(0.01, "seconds per time-shift step")
+    max_shift_steps: int = setting(100, "the longest single time-shift, in steps")
+    velocity_bin_width: int = setting(5, "MIDI velocity units per bin; bins = ceil(128 / width)")
 
     def validate(self) -> None:
         _numbers(self, ("time_step", 0.0005, 1.0))
@@ -110,8 +126,9 @@ class ReadConfig(Config):
     """How MIDI files become notes."""
 
     section: ClassVar[str] = "read"
-    first_track_only: bool = False  # the seed read only the first instrument; default merges all
-    sustain: bool = True  # CC64 lengthens notes as pianists hear them
+    # The seed read only the first instrument; the default merges all but drums.
+    first_track_only: bool = setting(False, "read only the first non-drum track, as the seed did")
+    sustain: bool = setting(True, "let the sustain pedal (CC64) lengthen notes")
 
     def validate(self) -> None:
         _bools(self, "first_track_only", "sustain")
@@ -122,9 +139,9 @@ class SplitConfig(Config):
     """Piece-level split into train / valid / test (deterministic under ``seed``)."""
 
     section: ClassVar[str] = "split"
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0
+    valid_fraction: float = setting(0.1, "share of pieces for validation")
+    test_fraction: float = setting(0.1, "share of pieces for test")
+    seed: int = setting(0, "seed of the split", flag="split-seed")
 
     def validate(self) -> None:
         _fraction_below_1(self, "valid_fraction")
@@ -139,10 +156,10 @@ class WindowConfig(Config):
     """Training windows cut from pieces, with optional on-the-fly augmentation."""
 
     section: ClassVar[str] = "windows"
-    length: int = 256  # tokens per window
-    stride: int = 128  # tokens between window starts
-    transpose: int = 0  # augment: transpose by a uniform integer in [-transpose, transpose]
-    stretch: float = 0.0  # augment: scale time by a uniform factor in [1 - stretch, 1 + stretch]
+    length: int = setting(256, "tokens per training window", flag="window")
+    stride: int = setting(128, "tokens between window starts")
+    transpose: int = setting(0, "augment: transpose by up to this many semitones, up or down")
+    stretch: float = setting(0.0, "augment: stretch time by up to this fraction")
 
     def validate(self) -> None:
         _integers(self, ("length", 2, None), ("stride", 1, None), ("transpose", 0, 12))
@@ -154,11 +171,12 @@ class ComposerConfig(Config):
     """Size of the Composer: token embedding -> LSTM layers -> linear over the vocabulary."""
 
     section: ClassVar[str] = "composer"
-    embedding: int = 128
-    hidden: int = 512
-    layers: int = 1
-    dropout: float = 0.2
-    tie_weights: bool = False  # output layer shares the embedding (projected if sizes differ)
+    embedding: int = setting(128, "token embedding size")
+    hidden: int = setting(512, "LSTM units per layer")
+    layers: int = setting(1, "LSTM layers")
+    dropout: float = setting(0.2, "dropout on the embedding, between layers and before the head")
+    # Projected when the sizes differ.
+    tie_weights: bool = setting(False, "share the embedding with the output layer")
 
     def validate(self) -> None:
         _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
@@ -175,20 +193,26 @@ class TrainConfig(Config):
     """The shared training loop (Composer and Critic): optimiser, schedule, budget, checkpoints."""
 
     section: ClassVar[str] = "train"
-    batch_size: int = 64  # global: split across DDP ranks
-    lr: float = 3e-3  # peak learning rate of AdamW
-    min_lr_ratio: float = 0.05  # cosine ends at lr * min_lr_ratio
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    schedule: str = "cosine"  # "cosine" over the run, or "plateau": halve on no improvement
-    grad_clip: float = 1.0  # max global gradient norm; 0 = off
-    epochs: int = 40
-    max_minutes: float = 0.0  # wall-clock budget of training steps; 0 = none
-    patience: int = 4  # evaluations without improvement before stopping early; 0 = never
-    eval_every: int = 0  # steps between validations; 0 = once per epoch
-    save_every: int = 200  # steps between "last" checkpoints (also at every evaluation)
-    seed: int = 0
-    device: str = "auto"  # "auto": CUDA when available (bf16 autocast), else CPU
+    batch_size: int = setting(64, "global batch (split across DDP ranks)")
+    lr: float = setting(3e-3, "peak learning rate of AdamW")
+    min_lr_ratio: float = setting(0.05, "the cosine ends at lr times this")
+    weight_decay: float = setting(0.01, "AdamW weight decay")
+    warmup_steps: int = setting(50, "steps of linear warm-up")
+    schedule: str = setting(
+        "cosine",
+        "decay: cosine over the run, or plateau (halve on no improvement)",
+        choices=SCHEDULES,
+    )
+    grad_clip: float = setting(1.0, "largest global gradient norm; 0 = off")
+    epochs: int = setting(40, "most epochs")
+    max_minutes: float = setting(0.0, "wall-clock budget of training steps in minutes; 0 = none")
+    patience: int = setting(4, "evaluations without improvement before stopping; 0 = never")
+    eval_every: int = setting(0, "steps between validations; 0 = once per epoch")
+    save_every: int = setting(200, "steps between resumable checkpoints (also at each validation)")
+    seed: int = setting(0, "seed of initial weights, batch order, augmentation and dropout")
+    device: str = setting(
+        "auto", "auto: CUDA with bf16 autocast when available, else CPU", choices=DEVICES
+    )
 
     def validate(self) -> None:
         s = self.section
@@ -220,13 +244,13 @@ class SampleConfig(Config):
     """Batched sampling from the Composer: how many pieces, how long, how adventurous."""
 
     section: ClassVar[str] = "sample"
-    n: int = 10  # pieces, all sampled together in one batch
-    length: int = 1024  # most tokens to generate per piece (after any primer)
-    seconds: float = 0.0  # also stop a piece once it holds this much music; 0 = no limit
-    temperature: float = 1.0  # 0 = always the most likely token
-    top_k: int = 0  # sample among the k most likely tokens; 0 = all
-    top_p: float = 1.0  # sample among the most likely tokens holding this much probability
-    seed: int = 0
+    n: int = setting(10, "pieces, all sampled together in one batch")
+    length: int = setting(1024, "most tokens per piece (after any primer)")
+    seconds: float = setting(0.0, "also stop each piece at this many seconds; 0 = no limit")
+    temperature: float = setting(1.0, "softmax temperature; 0 = always the likeliest event")
+    top_k: int = setting(0, "sample among the k likeliest events; 0 = all")
+    top_p: float = setting(1.0, "nucleus sampling: the probability mass kept")
+    seed: int = setting(0, "seed, for reproducible pieces")
 
     def validate(self) -> None:
         s = self.section
@@ -243,14 +267,14 @@ class CriticConfig(Config):
     -> one logit."""
 
     section: ClassVar[str] = "critic"
-    embedding: int = 64
-    hidden: int = 128
-    layers: int = 1
-    dropout: float = 0.1
-    bidirectional: bool = False
+    embedding: int = setting(64, "token embedding size")
+    hidden: int = setting(128, "LSTM units per layer (and direction)")
+    layers: int = setting(1, "LSTM layers")
+    dropout: float = setting(0.1, "dropout")
+    bidirectional: bool = setting(False, "read each window both ways")
     # Velocity events are dropped from what the Critic reads unless asked for: in a corpus of one
     # velocity (the Bach chorales) they would let it tell real from random by velocity alone.
-    velocity: bool = False
+    velocity: bool = setting(False, "read velocity events (off: no velocity shortcut)")
 
     def validate(self) -> None:
         _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
@@ -266,14 +290,18 @@ class NegativeConfig(Config):
     """Which bad music the Critic learns to reject, and how bad each kind is."""
 
     section: ClassVar[str] = "negatives"
-    kinds: tuple[str, ...] = ("random", "wrong_notes", "shuffle", "jitter")
-    wrong_fraction: float = 0.3  # wrong_notes: share of notes moved
-    wrong_semitones: int = 3  # wrong_notes: moved by 1..N semitones, up or down
-    segment_seconds: float = 1.0  # shuffle: length of the permuted segments
-    jitter_seconds: float = 0.05  # jitter: standard deviation of the onset moves
-    composer: str = ""  # composer: a Composer checkpoint or run directory
-    composer_pieces: int = 200  # composer: pieces sampled per split
-    composer_temperature: float = 1.0
+    kinds: tuple[str, ...] = setting(
+        ("random", "wrong_notes", "shuffle", "jitter"),
+        f"comma-separated kinds from {','.join(NEGATIVE_KINDS)}",
+        flag="negatives",
+    )
+    wrong_fraction: float = setting(0.3, "wrong_notes: share of notes moved")
+    wrong_semitones: int = setting(3, "wrong_notes: largest move in semitones, up or down")
+    segment_seconds: float = setting(1.0, "shuffle: seconds per permuted segment")
+    jitter_seconds: float = setting(0.05, "jitter: standard deviation of onset moves, seconds")
+    composer: str = setting("", "composer: a Composer checkpoint or run whose pieces are negatives")
+    composer_pieces: int = setting(200, "composer: pieces sampled for training")
+    composer_temperature: float = setting(1.0, "composer: sampling temperature")
 
     def __post_init__(self) -> None:
         if isinstance(self.kinds, (list, str)):  # from JSON or TOML, or one name
@@ -320,15 +348,16 @@ class TuneConfig(Config):
     notes), with a KL penalty to the original Composer so it cannot drift far."""
 
     section: ClassVar[str] = "tune"
-    length: int = 512  # tokens per sampled piece
-    kl_coef: float = 0.05  # beta: the optimum keeps KL(tuned || original) <= 1 / beta nats a piece
-    # Reward minus this for each note never released. Measured on the chorales (8-minute runs):
-    # 0.1 took the pieces holding one from 66% to 44% and cost nothing with a held-out judge;
-    # 0.3 took them to 18-26% but its gain with the judge varied twofold between two runs.
-    stuck_penalty: float = 0.1
-    temperature: float = 1.0  # sampling temperature of the policy
-    pieces_per_epoch: int = 256  # pieces between validations
-    valid_pieces: int = 32  # pieces sampled (always the same seeds) to validate
+    length: int = setting(512, "tokens per sampled piece")
+    # The optimum keeps KL(tuned || original) <= 1 / beta nats a piece.
+    kl_coef: float = setting(0.05, "beta of the KL penalty to the original Composer")
+    # Measured on the chorales (8-minute runs): 0.1 took the pieces holding a stuck note from
+    # 66% to 44% and cost nothing with a held-out judge; 0.3 took them to 18-26% but its gain
+    # with the judge varied twofold between two runs.
+    stuck_penalty: float = setting(0.1, "reward minus this per note never released")
+    temperature: float = setting(1.0, "sampling temperature of the policy")
+    pieces_per_epoch: int = setting(256, "pieces between validations")
+    valid_pieces: int = setting(32, "pieces sampled (always the same seeds) to validate")
 
     def validate(self) -> None:
         _integers(
@@ -340,10 +369,135 @@ class TuneConfig(Config):
 
 
 @dataclass(frozen=True)
-class Budgets:
-    """What each adversarial round spends: minutes of Critic and of Composer training, and how
-    many Composer pieces the Critic learns from."""
+class AdversarialConfig(Config):
+    """Rounds of Critic and Composer training, and what each round spends."""
 
-    critic_minutes: float = 2.0
-    tune_minutes: float = 3.0
-    composer_pieces: int = 200
+    section: ClassVar[str] = "adversarial"
+    rounds: int = setting(3, "rounds")
+    critic_minutes: float = setting(2.0, "Critic training a round, minutes")
+    tune_minutes: float = setting(3.0, "Composer tuning a round, minutes")
+    composer_pieces: int = setting(200, "Composer pieces the Critic learns from a round")
+
+    def validate(self) -> None:
+        _integers(self, ("rounds", 1, 100), ("composer_pieces", 1, None))
+        _numbers(self, ("critic_minutes", 0.0, 1e7), ("tune_minutes", 0.0, 1e7))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A command's settings, one config per section; the sections a command does not use are
+    None. :meth:`with_tables` lays a saved run, a TOML file and flags over it, in that order."""
+
+    model: ComposerConfig | CriticConfig | None = None
+    windows: WindowConfig | None = None
+    negatives: NegativeConfig | None = None
+    train: TrainConfig | None = None
+    tune: TuneConfig | None = None
+    sample: SampleConfig | None = None
+    adversarial: AdversarialConfig | None = None
+
+    def sections(self) -> dict[str, Config]:
+        """The configs it holds by section name (``composer`` or ``critic`` for the model)."""
+        configs = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return {c.section: c for c in configs if c is not None}
+
+    def with_tables(self, *tables: dict[str, dict[str, Any]]) -> Preset:
+        """Each section's values replaced by those in ``tables`` (section -> {field: value}),
+        later tables winning; the result is validated."""
+        changes = {}
+        for f in dataclasses.fields(self):
+            config = getattr(self, f.name)
+            if config is None:
+                continue
+            values = config.to_dict()
+            for table in tables:
+                values.update(table.get(config.section, {}))
+            changes[f.name] = type(config).from_dict(values)
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """The demo's stages: the Critic's and the Composer's presets with their wall-clock budgets
+    (``train.max_minutes``), the Critic extended with Composer negatives, the pieces judged."""
+
+    critic: Preset
+    composer: Preset
+    extend_minutes: float  # the Critic again, with the Composer's pieces among the negatives
+    composer_pieces: int  # Composer pieces sampled as negatives for training
+    n: int  # pieces composed and judged
+
+
+# The presets: every default a command uses, chosen by measurement on the Bach chorales (bench/).
+#
+# The Composer: one layer of 512 leaves the unigram plateau in a few dozen steps where two layers
+# take hundreds, and small batches at a high learning rate make the most of a CPU's minutes.
+COMPOSER = Preset(
+    model=ComposerConfig(),
+    windows=WindowConfig(length=256, stride=128, transpose=5, stretch=0.05),
+    train=TrainConfig(batch_size=16, lr=5e-3, epochs=60, max_minutes=10.0, patience=5),
+)
+# The Critic: a small LSTM (128 units) takes twice the steps of one of 256 in the same minutes and
+# learns the hard negatives (wrong notes, shuffled segments) sooner; so does a higher learning
+# rate. Patience is long: on the hard negatives validation loss wanders for a while (the Critic
+# grows overconfident on a few windows, which calibration later undoes) as accuracy still climbs.
+CRITIC = Preset(
+    model=CriticConfig(),
+    windows=WindowConfig(length=256, stride=128, transpose=5),
+    negatives=NegativeConfig(),
+    train=TrainConfig(batch_size=32, lr=5e-3, epochs=60, max_minutes=5.0, patience=10),
+)
+# Tuning: lr 2e-4 took the held-out judge from 6% to 46% of pieces taken for real in 4 minutes,
+# where 5e-5 reached 12% in 5.
+TUNE = Preset(
+    tune=TuneConfig(),
+    train=TrainConfig(
+        batch_size=16,
+        lr=2e-4,
+        warmup_steps=10,
+        epochs=30,
+        max_minutes=8.0,
+        patience=0,
+        weight_decay=0.0,
+    ),
+)
+ADVERSARIAL = Preset(adversarial=AdversarialConfig(), tune=TuneConfig())
+COMPOSE = Preset(sample=SampleConfig())
+EVALUATE = Preset(sample=SampleConfig(n=50))
+
+
+def _budget(preset: Preset, minutes: float) -> Preset:
+    assert preset.train is not None
+    return dataclasses.replace(preset, train=dataclasses.replace(preset.train, max_minutes=minutes))
+
+
+# The demo fits in about 12 minutes on a 2-core CPU.
+DEMO = DemoPlan(
+    critic=_budget(CRITIC, 4.0),
+    composer=_budget(COMPOSER, 6.0),
+    extend_minutes=2.5,
+    composer_pieces=200,
+    n=50,
+)
+# Tiny models and budgets: the whole story in about a minute (for tests and a first look).
+DEMO_QUICK = DemoPlan(
+    critic=_budget(
+        dataclasses.replace(
+            CRITIC,
+            model=CriticConfig(embedding=16, hidden=32),
+            windows=WindowConfig(length=128, stride=64, transpose=3),
+        ),
+        0.15,
+    ),
+    composer=_budget(
+        dataclasses.replace(
+            COMPOSER,
+            model=ComposerConfig(embedding=32, hidden=128, layers=1, dropout=0.0),
+            windows=WindowConfig(length=128, stride=64, transpose=3),
+        ),
+        0.25,
+    ),
+    extend_minutes=0.1,
+    composer_pieces=24,
+    n=8,
+)

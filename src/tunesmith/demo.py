@@ -1,122 +1,120 @@
 """The whole story on one corpus, end to end: prepare, train a Critic, train a Composer, extend
 the Critic with the Composer's own pieces as negatives, and let it judge the Composer.
 
-Budgets are wall-clock minutes per stage; the defaults fit in about 15 minutes on a 2-core CPU.
-``quick`` shrinks models and budgets so the whole run takes a minute or two (for tests).
+Budgets are wall-clock minutes per stage: ``DEMO`` fits in about 12 minutes on a 2-core CPU, and
+``DEMO_QUICK`` shrinks models and budgets so the whole run takes about a minute (for tests).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tunesmith.atomic import atomic_write_json
-from tunesmith.config import (
-    ComposerConfig,
-    CriticConfig,
-    NegativeConfig,
-    SampleConfig,
-    TrainConfig,
-    WindowConfig,
-)
+from tunesmith.config import DEMO, ComposerConfig, CriticConfig, DemoPlan, Preset, SampleConfig
 from tunesmith.data.cache import TokenCache
-from tunesmith.progress import Progress, Silent
-from tunesmith.training import composer as composer_defaults
-from tunesmith.training import critic as critic_defaults
-from tunesmith.training.distributed import Runtime
+from tunesmith.data.prepare import DataSource
+from tunesmith.errors import ConfigError
+from tunesmith.judging.critic_report import write_test_report
+from tunesmith.judging.evaluate import evaluate
+from tunesmith.judging.scoring import load_critic
+from tunesmith.progress import Progress, rich_progress
+from tunesmith.report.html import write_html
+from tunesmith.runtime import Runtime, runtime
+from tunesmith.training.composer import ComposerTask
+from tunesmith.training.critic import CriticTask
+from tunesmith.training.loop import Task, TrainResult, train
 
-
-@dataclass(frozen=True)
-class DemoPlan:
-    """Models and wall-clock budgets (minutes) of each stage."""
-
-    composer: ComposerConfig
-    composer_windows: WindowConfig
-    composer_minutes: float
-    critic: CriticConfig
-    critic_windows: WindowConfig
-    critic_minutes: float
-    extend_minutes: float  # the Critic again, with the Composer's pieces among the negatives
-    composer_pieces: int  # Composer pieces sampled as negatives for training
-    n: int  # pieces composed and judged
-
-
-FULL = DemoPlan(
-    composer=composer_defaults.MODEL,
-    composer_windows=composer_defaults.WINDOWS,
-    composer_minutes=6.0,
-    critic=critic_defaults.MODEL,
-    critic_windows=critic_defaults.WINDOWS,
-    critic_minutes=4.0,
-    extend_minutes=2.5,
-    composer_pieces=200,
-    n=50,
-)
-QUICK = DemoPlan(
-    composer=ComposerConfig(embedding=32, hidden=128, layers=1, dropout=0.0),
-    composer_windows=WindowConfig(length=128, stride=64, transpose=3),
-    composer_minutes=0.25,
-    critic=CriticConfig(embedding=16, hidden=32),
-    critic_windows=WindowConfig(length=128, stride=64, transpose=3),
-    critic_minutes=0.15,
-    extend_minutes=0.1,
-    composer_pieces=24,
-    n=8,
-)
+# What a demo writes into its folder: an earlier demo's are replaced only with ``overwrite``.
+STAGES = ("critic", "composer", "critic-composer", "evaluation", "demo.json")
 
 
 def run_demo(
+    data: DataSource | None = None,
+    out: str | Path = "demo",
+    plan: DemoPlan = DEMO,
+    seed: int = 0,
+    device: str = "auto",
+    overwrite: bool = False,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``demo``: prepare ``data`` (by default the Bach chorales), then every stage into ``out``
+    (``critic/``, ``composer/``, ``critic-composer/``, ``evaluation/``), with progress bars.
+    Returns a summary with the wall time of each stage, preparing the data included (the
+    stages' are also in ``demo.json``)."""
+    out = Path(out)
+    old = [out / s for s in STAGES if (out / s).exists()]
+    if old and not overwrite:
+        raise ConfigError(f"{out}: holds an earlier demo ({old[0].name}); use --overwrite")
+    for path in old:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    data = data or DataSource()
+    t0 = time.perf_counter()
+    with runtime(device) as rt, rich_progress(transient=True) as progress:
+        say(f"[0/4] Data: {data.midi_dir or data.corpus or 'bach'}")
+        cache = data.prepare(progress)
+        rows = {r["split"]: r for r in cache.summary()}
+        say(
+            f"  {rows['total']['pieces']} pieces, {rows['total']['tokens']:,} tokens "
+            f"({rows['train']['pieces']} train, {rows['valid']['pieces']} valid, "
+            f"{rows['test']['pieces']} test); {time.perf_counter() - t0:.0f} s"
+        )
+        prepared = time.perf_counter() - t0
+        summary = _stages(cache, out, rt, plan, progress, say, seed)
+    atomic_write_json(out / "demo.json", summary)
+    return {**summary, "seconds": {"prepare": prepared, **summary["seconds"]}}
+
+
+def _stages(
     cache: TokenCache,
     out: Path,
     rt: Runtime,
-    plan: DemoPlan = FULL,
-    progress: Progress | None = None,
-    say: Callable[[str], None] = print,
-    seed: int = 0,
+    plan: DemoPlan,
+    progress: Progress,
+    say: Callable[[str], None],
+    seed: int,
 ) -> dict[str, Any]:
-    """Run every stage into ``out`` (``critic/``, ``composer/``, ``critic-composer/``,
-    ``evaluation/``) and return a summary with the wall time of each stage."""
-    from tunesmith.evaluation.critic_report import calibrate, critic_report
-    from tunesmith.evaluation.evaluate import evaluate
-    from tunesmith.evaluation.scoring import load_critic
-    from tunesmith.training.loop import train
-
-    progress = progress or Silent()
-    out = Path(out)
     times: dict[str, float] = {}
     summary: dict[str, Any] = {"plan": _plan_dict(plan), "seconds": times}
 
-    def fit(task, defaults: TrainConfig, minutes: float, run: str):
-        config = dataclasses.replace(defaults, max_minutes=minutes, seed=seed)
+    def fit(task: Task, preset: Preset, run: str, minutes: float | None = None) -> TrainResult:
+        assert preset.train is not None
+        config = dataclasses.replace(preset.train, seed=seed)
+        if minutes is not None:
+            config = dataclasses.replace(config, max_minutes=minutes)
         # The bars show the training; each stage prints its result.
         return train(task, config, out / run, rt, progress=progress, echo=lambda s: None)
 
     def judge(run: Path, name: str) -> dict[str, Any]:
         critic = load_critic(run / "best", rt.device)
-        calibrate(critic, cache)
-        report = critic_report(critic, cache, "test", progress=progress)
-        atomic_write_json(run / "test_report.json", {**report, "critic": str(critic.path)})
+        report = write_test_report(critic, cache, calibrate_first=True, progress=progress)
         say(
             f"  {name}: test accuracy {report['mix']['accuracy']:.1%}, "
             f"AUC {report['mix']['auc']:.3f} against {', '.join(report['kinds'])}"
         )
         return report
 
+    critic, composer = plan.critic, plan.composer
+    assert isinstance(critic.model, CriticConfig)
+    assert critic.windows
+    assert critic.negatives
+    assert isinstance(composer.model, ComposerConfig)
+    assert composer.windows
     t = time.perf_counter()
-    say(f"[1/4] Critic: real chorales against {', '.join(critic_defaults.NEGATIVES.kinds)}")
-    task = critic_defaults.CriticTask(cache, plan.critic, plan.critic_windows, seed=seed)
-    fit(task, critic_defaults.TRAIN, plan.critic_minutes, "critic")
+    say(f"[1/4] Critic: real pieces against {', '.join(critic.negatives.kinds)}")
+    task: Task = CriticTask(cache, critic.model, critic.windows, critic.negatives, seed=seed)
+    fit(task, critic, "critic")
     summary["critic"] = judge(out / "critic", "Critic")
     times["critic"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("[2/4] Composer: next-event prediction on the train split")
-    task = composer_defaults.ComposerTask(cache, plan.composer, plan.composer_windows, seed=seed)
-    result = fit(task, composer_defaults.TRAIN, plan.composer_minutes, "composer")
+    task = ComposerTask(cache, composer.model, composer.windows, seed=seed)
+    result = fit(task, composer, "composer")
     summary["composer"] = {"valid_nll": result.state.best, "steps": result.state.step}
     say(
         f"  Composer: validation NLL {result.state.best:.4f} nats/token ({result.state.step} steps)"
@@ -125,22 +123,23 @@ def run_demo(
 
     t = time.perf_counter()
     say("[3/4] Critic again, with the Composer's own pieces among the negatives")
-    negatives = NegativeConfig(
-        kinds=(*critic_defaults.NEGATIVES.kinds, "composer"),
+    negatives = dataclasses.replace(
+        critic.negatives,
+        kinds=(*critic.negatives.kinds, "composer"),
         composer=str(out / "composer" / "best"),
         composer_pieces=plan.composer_pieces,
     )
-    task = critic_defaults.CriticTask(
+    task = CriticTask(
         cache,
-        plan.critic,
-        plan.critic_windows,
+        critic.model,
+        critic.windows,
         negatives,
         seed=seed,
         device=rt.device,
         progress=progress,
         init=str(out / "critic" / "best"),
     )
-    fit(task, critic_defaults.TRAIN, plan.extend_minutes, "critic-composer")
+    fit(task, critic, "critic-composer", plan.extend_minutes)
     summary["critic_composer"] = judge(out / "critic-composer", "Critic with Composer negatives")
     times["critic_composer"] = time.perf_counter() - t
 
@@ -157,13 +156,13 @@ def run_demo(
         # The first Critic's view of the same pieces shows what Composer negatives changed.
         also={"critic without Composer negatives": load_critic(out / "critic" / "best", rt.device)},
     )
+    write_html(out / "evaluation", report)
     times["evaluation"] = time.perf_counter() - t
     summary["evaluation"] = {
         **{k: _brief(report["sets"][k]) for k in ("composed", "real", "random")},
         "also_judged": report["also_judged"],
         "report": str(out / "evaluation" / "report.html"),
     }
-    atomic_write_json(out / "demo.json", summary)
     return summary
 
 
@@ -172,8 +171,9 @@ def _brief(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan_dict(plan: DemoPlan) -> dict[str, Any]:
-    return {
-        f.name: (v.to_dict() if hasattr(v, "to_dict") else v)
-        for f in dataclasses.fields(plan)
-        for v in [getattr(plan, f.name)]
-    }
+    def plain(v: Any) -> Any:
+        if isinstance(v, Preset):
+            return {name: c.to_dict() for name, c in v.sections().items()}
+        return v
+
+    return {f.name: plain(getattr(plan, f.name)) for f in dataclasses.fields(plan)}

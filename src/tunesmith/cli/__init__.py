@@ -1,5 +1,6 @@
 """The one entry point: ``tunesmith <verb>``. Each verb lives in a module of this package that
-parses its options and calls library functions; nothing here computes anything itself."""
+parses its options, calls one library function and shows its result (``report.console``);
+nothing here computes anything itself."""
 
 from __future__ import annotations
 
@@ -25,7 +26,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tunesmith.cli import compose, demo, evaluate, judge, prepare, train, tune
+    from tunesmith.cli import (
+        adversarial,
+        compose,
+        critique,
+        demo,
+        evaluate,
+        prepare,
+        test,
+        train,
+        tune,
+    )
 
     parser = argparse.ArgumentParser(
         prog="tunesmith",
@@ -33,6 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
     verbs = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (demo, prepare, train, compose, judge, evaluate, tune):
+    for module in (demo, prepare, train, compose, test, critique, evaluate, tune, adversarial):
         module.add_parser(verbs)
     return parser

@@ -1,19 +1,71 @@
-"""Options and helpers that several verbs share: TOML settings, data selection, output."""
+"""What several verbs share: flags made from config fields, TOML settings, the data options."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from tunesmith.config import CodecConfig, Config, ReadConfig, SplitConfig
+from tunesmith.config import CodecConfig, Config, Preset, ReadConfig, SplitConfig
+from tunesmith.data.prepare import DataSource
 from tunesmith.errors import ConfigError
 
+Tables = dict[str, dict[str, Any]]  # section -> {field: value}
 DATA_TABLES = {"codec", "read", "split"}
 
 
-def load_config_file(path: Path | None, known: set[str]) -> dict[str, dict[str, Any]]:
+def add_config_args(
+    p: argparse.ArgumentParser, config: Config, title: str | None = None, skip: tuple = ()
+) -> None:
+    """One flag per field of ``config`` (``--field-name``, or the field's own ``flag``), its help
+    from the field's metadata and its default shown from ``config`` (a preset's)."""
+    g = p.add_argument_group(title or config.section)
+    for f in dataclasses.fields(cast(Any, config)):
+        if f.name in skip or "help" not in f.metadata:
+            continue
+        meta = f.metadata
+        default = getattr(config, f.name)
+        kwargs: dict[str, Any] = {
+            "dest": f"{config.section}.{f.name}",
+            "default": None,  # None: not given, so the preset, saved run or file decides
+            "help": f"{meta['help']} ({_shown(default)})",
+        }
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kwargs["type"] = lambda s: [k.strip() for k in s.split(",") if k.strip()]
+        else:
+            kwargs["type"] = type(default)
+            kwargs["choices"] = meta.get("choices")
+        flag = meta.get("flag") or f.name.replace("_", "-")
+        if not isinstance(default, bool) and not meta.get("choices"):
+            kwargs["metavar"] = flag.replace("-", "_").upper()
+        g.add_argument("--" + flag, **kwargs)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str):
+        return value or "none"
+    return f"{value:g}"
+
+
+def flag_tables(args: argparse.Namespace) -> Tables:
+    """The config flags the user gave, as settings tables."""
+    tables: Tables = {}
+    for dest, value in vars(args).items():
+        section, dot, name = dest.partition(".")
+        if dot and value is not None:
+            tables.setdefault(section, {})[name] = value
+    return tables
+
+
+def load_config_file(path: Path | None, known: set[str]) -> Tables:
     """Read a TOML config with tables from ``known``; any fault is a one-line ConfigError."""
     if path is None:
         return {}
@@ -33,19 +85,16 @@ def load_config_file(path: Path | None, known: set[str]) -> dict[str, dict[str, 
     return data
 
 
-def make_config(
-    cls: type[Config], file: dict[str, dict[str, Any]], base: dict[str, Any] | None = None, **flags
-) -> Any:
-    """A config from ``base`` (e.g. a saved run's), then the file's table, then the flags the
-    user gave (``None`` means not given)."""
-    values = dict(base or {})
-    values.update(file.get(cls.section, {}))
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return cls.from_dict(values)
+def option_tables(preset: Preset, args: argparse.Namespace) -> list[Tables]:
+    """The ``--config`` file's tables (sections of ``preset``, and the data's), then the flags
+    given: what to lay over the preset, in that order."""
+    known = set(preset.sections()) | DATA_TABLES
+    return [load_config_file(getattr(args, "config", None), known), flag_tables(args)]
 
 
 def add_data_args(p: argparse.ArgumentParser, codec_flags: bool = False) -> None:
-    """Which music to use: a built-in corpus (default Bach) or a MIDI folder, and the cache."""
+    """Which music to use: a built-in corpus (default Bach) or a MIDI folder, and the cache;
+    with ``codec_flags`` also how it is read, encoded and split."""
     g = p.add_argument_group("data")
     src = g.add_mutually_exclusive_group()
     src.add_argument(
@@ -58,66 +107,35 @@ def add_data_args(p: argparse.ArgumentParser, codec_flags: bool = False) -> None
     )
     g.add_argument("--cache-dir", type=Path, help="where caches live (default ~/.cache/tunesmith)")
     if codec_flags:
-        g.add_argument("--first-track-only", action="store_true", default=None, help="as the seed")
-        g.add_argument(
-            "--no-sustain",
-            dest="sustain",
-            action="store_false",
-            default=None,
-            help="ignore the sustain pedal (CC64)",
-        )
-        g.add_argument("--time-step", type=float, help="seconds per time-shift step (0.01)")
-        g.add_argument("--max-shift-steps", type=int, help="longest time-shift in steps (100)")
-        g.add_argument("--velocity-bin-width", type=int, help="velocity units per bin (5: 26 bins)")
-        g.add_argument("--valid-fraction", type=float, help="share of pieces for validation (0.1)")
-        g.add_argument("--test-fraction", type=float, help="share of pieces for test (0.1)")
-        g.add_argument("--split-seed", dest="split_seed", type=int, help="split seed (0)")
+        for config in (CodecConfig(), ReadConfig(), SplitConfig()):
+            add_config_args(p, config)
 
 
-def data_configs(
-    args: argparse.Namespace, file: dict[str, dict[str, Any]]
-) -> tuple[CodecConfig, ReadConfig, SplitConfig]:
-    """Codec, read and split settings from the file's tables and any flags given."""
-    flag = lambda name: getattr(args, name, None)  # noqa: E731 - verbs without codec flags
-    codec = make_config(
-        CodecConfig,
-        file,
-        time_step=flag("time_step"),
-        max_shift_steps=flag("max_shift_steps"),
-        velocity_bin_width=flag("velocity_bin_width"),
-    )
-    read = make_config(
-        ReadConfig, file, first_track_only=flag("first_track_only"), sustain=flag("sustain")
-    )
-    split = make_config(
-        SplitConfig,
-        file,
-        valid_fraction=flag("valid_fraction"),
-        test_fraction=flag("test_fraction"),
-        seed=flag("split_seed"),
-    )
-    return codec, read, split
+def data_source(args: argparse.Namespace, file: Tables | None = None) -> DataSource:
+    """The data options as a source: a TOML file's ``[codec]``, ``[read]``, ``[split]`` tables,
+    then the flags given."""
+    tables = [file or {}, flag_tables(args)]
 
+    def config(cls: type[Config]) -> Any:
+        values: dict[str, Any] = {}
+        for table in tables:
+            values.update(table.get(cls.section, {}))
+        return cls.from_dict(values)
 
-def load_data(args: argparse.Namespace, file: dict[str, dict[str, Any]], progress=None):
-    """Prepare (or reuse) the token cache the data options ask for."""
-    from tunesmith.data.prepare import prepare
-
-    codec, read, split = data_configs(args, file)
-    return prepare(
-        corpus=args.corpus or "bach",
+    return DataSource(
+        corpus=args.corpus,
         midi_dir=args.midi_dir,
         cache_dir=args.cache_dir,
-        codec=codec,
-        read=read,
-        split=split,
-        progress=progress,
-    ).cache
+        codec=config(CodecConfig),
+        read=config(ReadConfig),
+        split=config(SplitConfig),
+    )
 
 
-def add_device_arg(p: argparse.ArgumentParser) -> None:
+def add_device_arg(p: argparse.ArgumentParser | Any) -> None:
     p.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
+        default="auto",
         help="auto (default): CUDA with bf16 autocast when available, else CPU",
     )

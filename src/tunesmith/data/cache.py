@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from tunesmith.atomic import atomic_write_json, publish_dir, temp_dir_beside
+from tunesmith.checkpoint import DataRecord, Record
 from tunesmith.config import CodecConfig
 from tunesmith.data.codec import Codec
 from tunesmith.data.split import SPLITS
-from tunesmith.errors import CacheCorruptError, CacheMismatchError, ConfigError
+from tunesmith.errors import CacheCorruptError, CacheMismatchError, CheckpointError, ConfigError
 
 FORMAT = "tunesmith-tokens/1"
 TOKENS = "tokens.npy"
@@ -108,6 +109,11 @@ class TokenCache:
     def piece_tokens(self, piece: Piece) -> np.ndarray:
         return self.tokens[piece.offset : piece.offset + piece.length]
 
+    def record(self) -> DataRecord:
+        """What a checkpoint records of these tokens."""
+        m = self.manifest
+        return DataRecord(key=m["key"], source=m["source"], cache=str(self.path))
+
     def summary(self) -> list[dict[str, Any]]:
         """Pieces, notes, tokens and minutes per split, and a total row."""
         rows = []
@@ -123,6 +129,13 @@ class TokenCache:
                 }
             )
         return rows
+
+
+def cache_of(record: Record) -> TokenCache:
+    """The token cache a checkpoint was trained on."""
+    if record.data is None:
+        raise CheckpointError(f"{record.path}: records no training data to judge it on")
+    return TokenCache.load(record.data.cache)
 
 
 def write_cache(path: Path, manifest: dict[str, Any], tokens: np.ndarray) -> TokenCache:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-import symusic
+from symusic.core import NoteTickList, ScoreTick, TempoTick, TrackTick
 
 from tunesmith.atomic import atomic_write_bytes
 from tunesmith.config import ReadConfig
@@ -37,7 +37,7 @@ def read_midi(path: str | os.PathLike, config: ReadConfig | None = None) -> Note
     return notes.sorted()
 
 
-def load_score(path: str | os.PathLike) -> symusic.Score:
+def load_score(path: str | os.PathLike) -> ScoreTick:
     """Read and parse a MIDI file with symusic (ticks), or raise :class:`MidiReadError`."""
     try:
         data = Path(path).read_bytes()
@@ -48,7 +48,7 @@ def load_score(path: str | os.PathLike) -> symusic.Score:
     if data[:4] != b"MThd":
         raise MidiReadError(f"{path}: not a MIDI file (no MThd header)")
     try:
-        return symusic.Score.from_midi(data)
+        return ScoreTick.from_midi(data)
     except Exception as e:  # symusic raises RuntimeError with a parser message
         reason = str(e).removeprefix("MiniMidi: ").removesuffix(": iostream error")
         raise MidiReadError(f"{path}: corrupt or truncated MIDI ({reason})") from e
@@ -69,7 +69,7 @@ class NoteBatch:
         self._scale: list[float] = []
         self._per_score: list[int] = []  # how many tracks each score added
 
-    def add(self, score: symusic.Score, name: str | os.PathLike) -> int:
+    def add(self, score: ScoreTick, name: str | os.PathLike) -> int:
         """Add one tick-based score; returns its note count or raises :class:`EmptyScoreError`."""
         scale, convert = _tick_scale(score)
         sustain = self.config.sustain
@@ -113,7 +113,7 @@ class NoteBatch:
         return notes, np.r_[0, np.cumsum(per_score)]
 
 
-def _tick_scale(score: symusic.Score):
+def _tick_scale(score: ScoreTick):
     """(seconds per tick, None) for a constant tempo, else (1.0, ticks -> seconds converter)."""
     tempos = score.tempos
     if len(tempos) == 0 or (len(tempos) == 1 and tempos[0].time == 0):
@@ -122,7 +122,7 @@ def _tick_scale(score: symusic.Score):
     return 1.0, _tick_converter(score)
 
 
-def _tick_converter(score: symusic.Score):
+def _tick_converter(score: ScoreTick):
     """Ticks -> float64 seconds, honouring every tempo change."""
     tpq = score.tpq
     tempos = score.tempos.numpy()
@@ -177,15 +177,15 @@ def _apply_sustain(
     return np.where(held, np.maximum(end, np.minimum(new_end, restruck)), end)
 
 
-def notes_to_score(notes: Notes, program: int = 0) -> symusic.Score:
+def notes_to_score(notes: Notes, program: int = 0) -> ScoreTick:
     """Notes -> a one-track symusic score at 120 bpm, 1 ms per tick."""
-    score = symusic.Score(WRITE_TPQ)
-    score.tempos.append(symusic.Tempo(0, qpm=WRITE_QPM))
-    track = symusic.Track(name="tunesmith", program=program)
+    score = ScoreTick(WRITE_TPQ)
+    score.tempos.append(TempoTick(0, qpm=WRITE_QPM))
+    track = TrackTick("tunesmith", program)
     ms_per_tick = 60.0 / WRITE_QPM / WRITE_TPQ
     start = np.round(notes.start / ms_per_tick).astype(np.int32)
     end = np.maximum(np.round(notes.end / ms_per_tick).astype(np.int32), start + 1)
-    track.notes = symusic.Note.from_numpy(
+    track.notes = NoteTickList.from_numpy(
         start,
         end - start,
         notes.pitch.astype(np.int8),

@@ -6,7 +6,7 @@ import os
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,36 @@ class Prepared:
     def skipped_by_reason(self) -> Counter[str]:
         """Skip counts by kind of reason ("corrupt or truncated MIDI", "no notes", ...)."""
         return Counter(re.sub(r" \(.*", "", s["reason"]) for s in self.skipped)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Which music (a built-in corpus, by default Bach, or a MIDI folder), where its cache
+    lives, and how it is read, encoded and split."""
+
+    corpus: str | None = None
+    midi_dir: Path | None = None
+    cache_dir: Path | None = None
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    read: ReadConfig = field(default_factory=ReadConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    @property
+    def given(self) -> bool:
+        """Whether a corpus or a folder was named (else a resumed run may reuse its own)."""
+        return bool(self.corpus or self.midi_dir)
+
+    def prepare(self, progress: Progress | None = None) -> TokenCache:
+        """The token cache of this source, built or reused (see :func:`prepare`)."""
+        return prepare(
+            corpus=self.corpus or "bach",
+            midi_dir=self.midi_dir,
+            cache_dir=self.cache_dir,
+            codec=self.codec,
+            read=self.read,
+            split=self.split,
+            progress=progress,
+        ).cache
 
 
 def prepare(

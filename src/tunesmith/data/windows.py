@@ -92,3 +92,12 @@ class Windows:
     def batch(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Stack windows into a ``(len(indices), length)`` int64 array."""
         return np.stack([self.get(int(i), rng) for i in indices])
+
+
+def piece_sequences(cache: TokenCache, split: str) -> list[np.ndarray]:
+    """Every piece of a split as ``BOS tokens EOS`` (int64)."""
+    c = cache.codec
+    return [
+        np.concatenate([[c.bos], cache.piece_tokens(p).astype(np.int64), [c.eos]])
+        for p in cache.split(split)
+    ]

@@ -1,13 +1,20 @@
-"""The Composer: an LSTM language model over performance-event tokens."""
+"""The Composer: an LSTM language model over performance-event tokens, and the likelihood it
+gives whole sequences."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tunesmith.config import ComposerConfig
 
 State = tuple[torch.Tensor, torch.Tensor]
+Forward = Callable[..., tuple[torch.Tensor, Any]]
 
 
 class Composer(nn.Module):
@@ -53,3 +60,39 @@ class Composer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def sequence_nll(
+    model: Forward,
+    sequences: Sequence[np.ndarray],
+    pad: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 16,
+    chunk: int = 512,
+) -> tuple[float, int]:
+    """Summed negative log-likelihood (nats) of every token after the first, and their count.
+
+    Sequences are read whole: batched by length, in chunks of ``chunk`` tokens with the LSTM
+    state carried from chunk to chunk, so each token is predicted once with its full context.
+    ``model(tokens, state) -> (logits, state)``.
+    """
+    order = np.argsort([-len(s) for s in sequences], kind="stable")
+    total, count = 0.0, 0
+    for b in range(0, len(order), batch_size):
+        group = [sequences[i] for i in order[b : b + batch_size]]
+        width = max(len(s) for s in group)
+        x = torch.full((len(group), width), pad, dtype=torch.int64)
+        for r, s in enumerate(group):
+            x[r, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
+        x = x.to(device)
+        state = None
+        for c in range(0, width - 1, chunk):
+            inp = x[:, c : c + chunk]
+            target = x[:, c + 1 : c + chunk + 1]
+            logits, state = model(inp[:, : target.shape[1]], state)
+            total += F.cross_entropy(
+                logits.float().flatten(0, 1), target.flatten(), ignore_index=pad, reduction="sum"
+            ).item()
+            count += int((target != pad).sum())
+    return total, count

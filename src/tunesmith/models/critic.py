@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tunesmith.config import CriticConfig
+from tunesmith.data.examples import Examples
 
 
 class Critic(nn.Module):
@@ -59,3 +61,19 @@ class Critic(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def critic_logits(
+    model: Critic,
+    examples: Examples,
+    device: torch.device | str,
+    epoch: int = 0,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """The Critic's logit for every example (real first, then negatives)."""
+    out = []
+    for b in range(0, len(examples), batch_size):
+        batch = examples.batch(np.arange(b, min(b + batch_size, len(examples))), epoch)
+        out.append(model(batch["tokens"].to(device), batch["lengths"].to(device)).float().cpu())
+    return torch.cat(out).numpy() if out else np.empty(0)

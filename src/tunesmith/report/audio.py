@@ -110,6 +110,7 @@ def find_synth() -> Synth:
         reasons.append(str(e))
     if reasons:
         raise AudioUnavailable("; ".join(reasons))
+    assert fluidsynth is not None
     return Synth(fluidsynth, soundfont, FORMATS[_best_format(fluidsynth)])
 
 

@@ -53,7 +53,7 @@ def mean_std(mean: Any, std: Any) -> str:
     return f"{sig(mean, 3)} ± {sig(std, 2)}"
 
 
-def get(obj: Any, *keys: str) -> Any:
+def get(obj: Any, *keys: Any) -> Any:
     """``obj[k1][k2]...``, or None where a level is missing or not a mapping."""
     for key in keys:
         if not isinstance(obj, Mapping):

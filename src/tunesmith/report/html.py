@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.atomic import atomic_write_bytes
+from tunesmith.config import SampleConfig
+from tunesmith.judging.evaluate import evaluate
+from tunesmith.progress import rich_progress
 from tunesmith.report import sections
 from tunesmith.report.format import esc, get
 from tunesmith.report.pieces import pieces
+from tunesmith.runtime import pick_device
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
@@ -112,3 +116,29 @@ def write_html(
     path = out_dir / REPORT_HTML
     atomic_write_bytes(path, page.encode("utf-8"))
     return path
+
+
+def evaluate_to_page(
+    composers: list[tuple[str, str | os.PathLike]],
+    critic: str | os.PathLike,
+    out: str | os.PathLike,
+    config: SampleConfig,
+    best_of: int = 1,
+    device: str = "auto",
+    match_length: bool = True,
+) -> dict[str, Any]:
+    """``evaluate``: compose, judge and compare (:func:`tunesmith.judging.evaluate.evaluate`,
+    with progress bars), then draw the page from the report. Returns the report."""
+    with rich_progress(transient=True) as progress:
+        report = evaluate(
+            composers,
+            critic,
+            out,
+            config,
+            best_of=best_of,
+            device=str(pick_device(device)),
+            progress=progress,
+            match_length=match_length,
+        )
+    write_html(out, report)
+    return report

@@ -64,7 +64,7 @@ def enable_audio(reason: str, out_dir: Path) -> str:
 
 def title(entry: Mapping[str, Any]) -> str:
     """How a shown piece is introduced (HTML), from its role and set."""
-    role = entry.get("role")
+    role = str(entry.get("role"))
     return _TITLES.get(role) or f"{esc(role)} ({esc(entry.get('set'))})"
 
 

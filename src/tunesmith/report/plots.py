@@ -64,6 +64,7 @@ def curves_png(
         if not steps:
             continue
         axis = ax if side == "l" else twin
+        assert axis is not None  # a right-hand curve has its twin axis
         style = "-" if side == "l" else "--"
         (line,) = axis.plot(steps, values, style, color=color, marker=".", label=label)
         handles.append(line)
@@ -119,7 +120,7 @@ def score_histograms_png(scores: Mapping[str, Sequence[float | None]], bins: int
             continue
         ax.hist(
             np.clip(v, 0.0, 1.0),
-            bins=edges,
+            bins=edges.tolist(),
             weights=np.full(len(v), 1.0 / len(v)),
             histtype="stepfilled",
             alpha=0.35,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from tunesmith import __version__
 from tunesmith.atomic import atomic_write_bytes, atomic_write_json
+from tunesmith.checkpoint import Record
 
 LOG = "log.jsonl"
 METRICS = "metrics.csv"
@@ -103,17 +104,27 @@ def read_log(out: str | Path) -> list[dict[str, Any]]:
 
 
 def write_run_json(out: Path, task: Any, config: Any, rt: Any) -> None:
+    """The run's settings (the checkpoint record without state), machine, versions, commit."""
     import torch
 
+    record = Record(kind=task.kind, **task.meta(), train=config, world=rt.world).to_json()
+    del record["format"]
     atomic_write_json(
         out / RUN,
-        {
-            "version": __version__,
-            "kind": task.kind,
-            **task.meta(),
-            "train": config.to_dict(),
-            "world": rt.world,
-            "device": str(rt.device),
-            "torch": torch.__version__,
-        },
+        {**record, "device": str(rt.device), "torch": torch.__version__, "commit": git_commit()},
     )
+
+
+def git_commit() -> str | None:
+    """The commit of tunesmith's source tree when it is a git checkout (None otherwise)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None

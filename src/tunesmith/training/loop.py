@@ -13,12 +13,13 @@ run (from a checkpoint at any step) takes exactly the steps an uninterrupted run
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,11 +28,19 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from tunesmith.checkpoint import (
+    DataRecord,
+    Record,
+    TrainState,
+    load_optimizer,
+    load_weights,
+    read_record,
+    save_checkpoint,
+)
 from tunesmith.config import TrainConfig
 from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.progress import Progress, Silent
-from tunesmith.training.checkpoint import load_optimizer, load_weights, read_meta, save_checkpoint
-from tunesmith.training.distributed import Runtime
+from tunesmith.runtime import Runtime
 from tunesmith.training.log import RunLog, write_run_json
 
 # Settings a resumed run may change: they move no weight (the budget only decides when to stop).
@@ -42,7 +51,12 @@ class Task(Protocol):
     """What the loop trains. Batches are dicts of CPU tensors; the loop moves them."""
 
     kind: str  # "composer" or "critic"; also the checkpoint kind
-    model: nn.Module
+
+    @property
+    def model(self) -> nn.Module:
+        """The model it trains."""
+        ...
+
     metric: str  # validation metric to minimise, e.g. "valid_nll"
     unit: str  # what the loss averages over, for progress: "tokens" or "windows"
 
@@ -64,31 +78,14 @@ class Task(Protocol):
         ...
 
     def meta(self) -> dict[str, Any]:
-        """JSON that describes the model and its data, saved in every checkpoint. Every key
-        but ``data.cache`` must match when a run is resumed."""
+        """The fields of the checkpoint :class:`~tunesmith.checkpoint.Record` that describe the
+        model and its data (``model``, ``codec``, ...). Each must match when a run is resumed,
+        but for where the data's cache lives."""
         ...
 
     def step_stats(self) -> dict[str, float]:
         """Figures of the last step (this rank's) shown and logged beside the loss; may be {}."""
         ...
-
-
-@dataclass
-class TrainState:
-    """Everything about the run's position, saved in the JSON of each checkpoint."""
-
-    epoch: int = 0
-    batch_in_epoch: int = 0  # batches of ``epoch`` already taken
-    step: int = 0
-    elapsed: float = 0.0  # seconds of training steps so far, over all sessions
-    items: int = 0  # items (tokens or windows) trained on
-    best: float = math.inf
-    best_step: int = -1
-    bad_evals: int = 0
-    lr_scale: float = 1.0  # the plateau schedule's decay so far
-    loss_sum: float = 0.0  # training loss since the last evaluation, for its mean
-    loss_steps: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -141,8 +138,8 @@ class StopFlag:
         try:
             yield self
         finally:
-            for sig, old in self._old.items():
-                signal.signal(sig, old)
+            for number, old in self._old.items():
+                signal.signal(number, old)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device):
@@ -207,14 +204,10 @@ def train(
 
     def checkpoint(name: str, with_optimizer: bool) -> None:
         if rt.main:
-            meta = {
-                **task.meta(),
-                "kind": task.kind,
-                "train": config.to_dict(),
-                "state": asdict(state),
-                "world": rt.world,
-            }
-            save_checkpoint(out / name, model, meta, optimizer if with_optimizer else None)
+            record = Record(
+                kind=task.kind, **task.meta(), train=config, state=state, world=rt.world
+            )
+            save_checkpoint(out / name, model, record, optimizer if with_optimizer else None)
 
     def validate() -> bool:
         """Evaluate, keep the best, save, decide on early stopping (True: stop)."""
@@ -325,16 +318,13 @@ def _resume(task, config, out, model, optimizer, rt) -> TrainState:
     last = out / "last"
     if not (last / "checkpoint.json").exists():
         raise CheckpointError(f"{out}: nothing to resume (no last/ checkpoint)")
-    meta = read_meta(last, kind=task.kind)
-    want = task.meta()
-    for key, value in want.items():
-        saved = meta.get(key)
-        if key == "data" and isinstance(saved, dict):  # the cache may have moved
-            saved = {k: v for k, v in saved.items() if k != "cache"}
-            value = {k: v for k, v in value.items() if k != "cache"}
-        if saved != value:
+    record = read_record(last, kind=task.kind)
+    for key, value in task.meta().items():
+        saved = getattr(record, key)
+        same = value.same_data(saved) if isinstance(value, DataRecord) else saved == value
+        if not same:
             raise CheckpointError(f"{last}: was trained with {key} {saved}, this run asks {value}")
-    saved_train = meta.get("train", {})
+    saved_train = record.train.to_dict() if record.train else {}
     changed = sorted(
         k
         for k, v in config.to_dict().items()
@@ -342,12 +332,11 @@ def _resume(task, config, out, model, optimizer, rt) -> TrainState:
     )
     if changed:
         raise CheckpointError(f"{last}: training settings differ from the saved run: {changed}")
+    if record.state is None:
+        raise CheckpointError(f"{last}: no training state to resume from")
     load_weights(model, last, rt.device)
-    load_optimizer(optimizer, last, meta)
-    try:
-        return TrainState(**meta["state"])
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"{last}: malformed training state ({e})") from e
+    load_optimizer(optimizer, record)
+    return copy.deepcopy(record.state)
 
 
 def _eval_line(record: dict[str, Any], metric: str) -> str:

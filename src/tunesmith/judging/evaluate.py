@@ -1,8 +1,8 @@
 """The Critic judges the Composer: compose N pieces, score them beside held-out real pieces and
 random-note pieces, compare objective statistics, and write it all to an output folder.
 
-The folder holds the MIDI of the three sets (``composed/``, ``real/``, ``random/``),
-``report.json`` with every figure, and ``report.html`` drawn from it.
+The folder holds the MIDI of the three sets (``composed/``, ``real/``, ``random/``) and
+``report.json`` with every figure, from which ``report/`` draws ``report.html``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from tunesmith import __version__
 from tunesmith.atomic import atomic_write_json
 from tunesmith.compose import LoadedComposer, load_composer, sample, write_pieces
 from tunesmith.config import SampleConfig
-from tunesmith.data.cache import TokenCache
+from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.negatives import random_piece
-from tunesmith.evaluation.composers import Judged, composer_entry, flag
-from tunesmith.evaluation.scoring import LoadedCritic, load_critic
-from tunesmith.evaluation.stats import STATISTICS, compare_sets, set_statistics
+from tunesmith.errors import ConfigError
+from tunesmith.judging.composers import Judged, composer_entry, flag
+from tunesmith.judging.scoring import LoadedCritic, load_critic
+from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.progress import Progress, Silent
 
 REPORT = "report.json"
@@ -94,7 +95,8 @@ def evaluate(
     match_length: bool = True,
     also: dict[str, LoadedCritic] | None = None,
 ) -> dict[str, Any]:
-    """Compose, judge and compare; write MIDI, ``report.json`` and ``report.html`` to ``out``.
+    """Compose, judge and compare; write MIDI and ``report.json`` to ``out`` and return the
+    report (:func:`tunesmith.report.html.write_html` draws the page from it).
 
     ``composer`` is one checkpoint, or ``(label, checkpoint)`` pairs to compare side by side
     (``composers`` in the report, flags against the first; the first is also "composed").
@@ -102,13 +104,15 @@ def evaluate(
     piece, instead of ``config.length``, so statistics that grow with length compare like with
     like. Critics in ``also`` score the same three sets too (``also_judged`` in the report).
     """
+    if not 1 <= best_of <= 64:
+        raise ConfigError(f"--best-of must be in [1, 64], got {best_of}")
     t0 = time.perf_counter()
     out = Path(out)
     progress = progress or Silent()
     config = config or SampleConfig(n=50)
     if not isinstance(critic, LoadedCritic):
         critic = load_critic(critic, device)
-    cache = cache or TokenCache.load(critic.meta["data"]["cache"])
+    cache = cache or cache_of(critic.record)
     cache.check_codec(critic.codec.config, f"the Critic {critic.path}")
     codec = critic.codec
 
@@ -202,9 +206,6 @@ def evaluate(
     report = _finite(report)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / REPORT, report)
-    from tunesmith.report.html import write_html
-
-    write_html(out)
     return report
 
 

@@ -10,6 +10,7 @@ large batches, and each piece gets the mean and the minimum of its window scores
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from tunesmith.config import CodecConfig, CriticConfig, WindowConfig
+from tunesmith.checkpoint import Record
+from tunesmith.config import CodecConfig, WindowConfig
 from tunesmith.data.codec import Codec
+from tunesmith.data.examples import critic_view
 from tunesmith.data.midi import MIDI_SUFFIXES, read_midi
 from tunesmith.data.windows import window_starts
-from tunesmith.errors import CheckpointError, ConfigError, NoDataError, TunesmithError
-from tunesmith.evaluation.classification import sigmoid
+from tunesmith.errors import CheckpointError, NoDataError, TunesmithError
+from tunesmith.metrics import sigmoid
 from tunesmith.models.critic import Critic
-from tunesmith.training.checkpoint import load_weights, read_meta
-from tunesmith.training.critic import critic_view
+from tunesmith.models.load import load_model
+from tunesmith.runtime import pick_device
 
 BATCH = 256  # windows per forward pass
 
@@ -57,11 +60,11 @@ class LoadedCritic:
     codec: Codec
     windows: WindowConfig
     temperature: float
-    meta: dict[str, Any]
+    record: Record
 
     @property
     def path(self) -> Path:
-        return Path(self.meta["path"])
+        return self.record.path or Path()
 
     @property
     def device(self) -> torch.device:
@@ -104,7 +107,7 @@ class LoadedCritic:
         return np.array([s.mean for s in self.score_tokens(pieces)])
 
     def score_files(
-        self, paths: list[str | os.PathLike]
+        self, paths: Sequence[str | os.PathLike]
     ) -> tuple[list[tuple[Path, PieceScore]], list[dict[str, str]]]:
         """Score MIDI files; a file that cannot be read is skipped with its reason.
         Returns ``[(path, score)]`` and ``[{"file", "reason"}]``."""
@@ -126,23 +129,12 @@ def load_critic(
 ) -> LoadedCritic:
     """Load a Critic from a checkpoint or run directory (its ``best/``). With ``codec``, a
     Critic of another vocabulary is a :class:`CheckpointError`."""
-    meta = read_meta(path, kind="critic")
-    where = Path(meta["path"]) / "checkpoint.json"
-    try:
-        config = CriticConfig.from_dict(meta["model"])
-        codec_config = CodecConfig.from_dict(meta["codec"])
-        windows = WindowConfig.from_dict(meta["windows"])
-        temperature = float(meta.get("temperature", 1.0))
-    except (KeyError, TypeError, ValueError, ConfigError) as e:
-        raise CheckpointError(f"{where}: malformed critic settings ({e})") from e
-    if not 0.0 < temperature < 1e6:
-        raise CheckpointError(f"{where}: temperature {temperature} is not a positive number")
-    if codec is not None and codec != codec_config:
-        raise CheckpointError(f"{where}: trained with {codec_config}, but the request uses {codec}")
-    codec_ = Codec(codec_config)
-    model = Critic(config, codec_.vocab_size, codec_.pad)
-    load_weights(model, meta["path"], device)
-    return LoadedCritic(model.to(device).eval(), codec_, windows, temperature, meta)
+    model, record = load_model(path, "critic", device, codec)
+    assert isinstance(model, Critic)
+    if record.windows is None:
+        raise CheckpointError(f"{record.path}: a Critic checkpoint without window settings")
+    temperature = record.temperature or 1.0
+    return LoadedCritic(model, Codec(record.codec), record.windows, temperature, record)
 
 
 def midi_files(paths: list[str | os.PathLike]) -> tuple[list[Path], list[dict[str, str]]]:
@@ -163,3 +155,25 @@ def midi_files(paths: list[str | os.PathLike]) -> tuple[list[Path], list[dict[st
         first = f" ({skipped[0]['file']}: {skipped[0]['reason']})" if skipped else ""
         raise NoDataError(f"no MIDI files to score{first}")
     return files, skipped
+
+
+def critique(
+    paths: list[str | os.PathLike], critic: str | os.PathLike, device: str = "auto"
+) -> dict[str, Any]:
+    """``critique``: score MIDI files and folders with the Critic at ``critic``. Returns the
+    Critic's path, per file its mean and minimum window score and window count, and the files
+    skipped with their reasons; :class:`NoDataError` when nothing could be scored."""
+    loaded = load_critic(critic, pick_device(device))
+    files, skipped = midi_files(paths)
+    scored, bad = loaded.score_files(files)
+    skipped += bad
+    if not scored:
+        first = skipped[0]
+        raise NoDataError(
+            f"none of {len(files)} file(s) could be scored ({first['file']}: {first['reason']})"
+        )
+    rows = [
+        {"file": str(p), "mean": round(s.mean, 4), "min": round(s.min, 4), "windows": s.windows}
+        for p, s in scored
+    ]
+    return {"critic": str(loaded.path), "files": rows, "skipped": skipped}

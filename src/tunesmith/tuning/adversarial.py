@@ -10,26 +10,36 @@ runs again, and an interrupted one resumes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tunesmith.atomic import atomic_write_json
+from tunesmith.checkpoint import read_record
 from tunesmith.compose import load_composer
-from tunesmith.config import Budgets, CriticConfig, NegativeConfig, TuneConfig, WindowConfig
-from tunesmith.data.cache import TokenCache
-from tunesmith.evaluation.critic_report import calibrate, critic_report
-from tunesmith.evaluation.scoring import load_critic
-from tunesmith.progress import Progress, Silent
-from tunesmith.training import critic as critic_defaults
-from tunesmith.training import tune as tune_defaults
-from tunesmith.training.checkpoint import read_meta
+from tunesmith.config import (
+    ADVERSARIAL,
+    CRITIC,
+    TUNE,
+    AdversarialConfig,
+    CriticConfig,
+    NegativeConfig,
+    Preset,
+    TrainConfig,
+    TuneConfig,
+)
+from tunesmith.data.cache import TokenCache, cache_of
+from tunesmith.judging.critic_report import write_test_report
+from tunesmith.judging.scoring import load_critic
+from tunesmith.progress import Progress, Silent, rich_progress
+from tunesmith.runtime import Runtime, runtime
 from tunesmith.training.critic import CriticTask
-from tunesmith.training.distributed import Runtime
-from tunesmith.training.loop import train
-from tunesmith.training.tune import TuneTask, critic_reward
+from tunesmith.training.loop import Task, train
+from tunesmith.training.run import Tables
+from tunesmith.tuning.tune import TuneTask, critic_reward
 
 ROUND = "round.json"
 
@@ -38,67 +48,65 @@ def adversarial(
     composer: str | Path,
     critic: str | Path,
     out: str | Path,
-    rounds: int,
     cache: TokenCache,
     rt: Runtime,
-    budgets: Budgets | None = None,
+    settings: AdversarialConfig | None = None,
     tune: TuneConfig | None = None,
     seed: int = 0,
     progress: Progress | None = None,
     say: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Run ``rounds`` rounds into ``out``; returns each round's figures (also in
+    """Run ``settings.rounds`` rounds into ``out``; returns each round's figures (also in
     ``out/adversarial.json``)."""
     out = Path(out)
     # Under torchrun every rank runs the rounds (training is DDP); only rank 0 speaks and writes.
     progress = progress if rt.main and progress else Silent()
     say = say if rt.main else (lambda s: None)
     original = load_composer(composer, rt.device, codec=cache.codec.config)
-    critic_meta = read_meta(critic, kind="critic")
-    composer_path, critic_path = str(original.path), str(critic_meta["path"])
-    budgets, tune = budgets or Budgets(), tune or tune_defaults.TUNE
+    first = read_record(critic, kind="critic")
+    assert isinstance(first.model, CriticConfig)
+    assert first.windows is not None
+    composer_path, critic_path = str(original.path), str(first.path)
+    settings, tune = settings or AdversarialConfig(), tune or TuneConfig()
     records = []
-    for r in range(1, rounds + 1):
+    for r in range(1, settings.rounds + 1):
         here = out / f"round_{r}"
         if (here / ROUND).exists():
             record = json.loads((here / ROUND).read_text())
             say(f"round {r}: done before, skipped")
         else:
             # 1. The Critic learns this Composer's pieces: the previous Critic, extended.
-            kinds = [k for k in critic_meta["negatives"]["kinds"] if k != "composer"]
-            negatives = NegativeConfig.from_dict(
-                {
-                    **critic_meta["negatives"],
-                    "kinds": [*kinds, "composer"],
-                    "composer": composer_path,
-                    "composer_pieces": budgets.composer_pieces,
-                }
+            before = first.negatives or NegativeConfig()
+            negatives = dataclasses.replace(
+                before,
+                kinds=(*(k for k in before.kinds if k != "composer"), "composer"),
+                composer=composer_path,
+                composer_pieces=settings.composer_pieces,
             )
             task = CriticTask(
                 cache,
-                CriticConfig.from_dict(critic_meta["model"]),
-                WindowConfig.from_dict(critic_meta["windows"]),
+                first.model,
+                first.windows,
                 negatives,
                 seed=seed + r,
                 device=rt.device,
                 progress=progress,
                 init=critic_path,
             )
-            minutes = budgets.critic_minutes
-            config = dataclasses.replace(critic_defaults.TRAIN, max_minutes=minutes, seed=seed + r)
+            config = _round_budget(CRITIC, settings.critic_minutes, seed + r)
             _train(task, config, here / "critic", rt, progress)
             judge = load_critic(here / "critic" / "best", rt.device)
-            calibrate(judge, cache)
-            report = critic_report(judge, cache, "test", kinds=("composer",), progress=progress)
+            report = write_test_report(
+                judge, cache, kinds=("composer",), calibrate_first=True, progress=progress
+            )
 
             # 2. The Composer is tuned against it, its KL anchored to the original Composer.
             start = load_composer(composer_path, rt.device, codec=cache.codec.config)
             reward = critic_reward(judge, judge.codec, tune.stuck_penalty)
             meta = {"critic": str(judge.path)}
-            task = TuneTask(start, reward, tune, seed + r, cache, meta, reference=original)
-            minutes = budgets.tune_minutes
-            config = dataclasses.replace(tune_defaults.TRAIN, max_minutes=minutes, seed=seed + r)
-            result = _train(task, config, here / "composer", rt, progress)
+            tuner = TuneTask(start, reward, tune, seed + r, cache, meta, reference=original)
+            config = _round_budget(TUNE, settings.tune_minutes, seed + r)
+            result = _train(tuner, config, here / "composer", rt, progress)
             best = next(h for h in result.state.history if h["step"] == result.state.best_step)
             record = {
                 "round": r,
@@ -125,7 +133,46 @@ def adversarial(
     return records
 
 
-def _train(task, config, run: Path, rt: Runtime, progress: Progress):
+def run_adversarial(
+    composer: str | Path,
+    critic: str | Path,
+    out: str | Path,
+    tables: Sequence[Tables] = (),
+    seed: int = 0,
+    device: str = "auto",
+    say: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """``adversarial``: the ``ADVERSARIAL`` preset with ``tables`` laid over it, on the data the
+    Composer was trained on, with progress bars (see :func:`adversarial`)."""
+    settings = ADVERSARIAL.with_tables(*tables)
+    assert settings.adversarial is not None
+    with runtime(device) as rt:
+        cache = cache_of(read_record(composer, kind="composer"))
+        bars = rich_progress(transient=True) if rt.main else contextlib.nullcontext(None)
+        with bars as progress:
+            records = adversarial(
+                composer,
+                critic,
+                out,
+                cache,
+                rt,
+                settings.adversarial,
+                settings.tune,
+                seed,
+                progress,
+                say,
+            )
+    if rt.main:
+        say(f"{len(records)} rounds in {out}; the last Composer: {records[-1]['composer']}")
+    return records
+
+
+def _round_budget(preset: Preset, minutes: float, seed: int) -> TrainConfig:
+    assert preset.train is not None
+    return dataclasses.replace(preset.train, max_minutes=minutes, seed=seed)
+
+
+def _train(task: Task, config: TrainConfig, run: Path, rt: Runtime, progress: Progress):
     """Train, or resume a run an interrupted round left behind."""
     resume = (run / "last").exists()
     return train(task, config, run, rt, resume=resume, progress=progress, echo=lambda s: None)

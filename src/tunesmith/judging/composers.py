@@ -21,9 +21,10 @@ import numpy as np
 
 from tunesmith.compose import LoadedComposer
 from tunesmith.data.cache import TokenCache
-from tunesmith.evaluation.diversity import diversity
-from tunesmith.evaluation.scoring import LoadedCritic, load_critic
-from tunesmith.training.composer import piece_sequences, sequence_nll
+from tunesmith.data.windows import piece_sequences
+from tunesmith.judging.diversity import diversity
+from tunesmith.judging.scoring import LoadedCritic, load_critic
+from tunesmith.models.composer import sequence_nll
 
 NLL_SLACK = 0.05  # a tuned Composer may lose 5% of the base's likelihood of real music
 DIVERSITY_SLACK = 0.2  # and 20% of its diversity
@@ -66,7 +67,7 @@ def composer_entry(
             }
             for k in farthest
         ],
-        "tuned_against": (judged.composer.meta.get("reward") or {}).get("critic"),
+        "tuned_against": judged.composer.record.tuned_against,
         "flags": [],
     }
     return entry

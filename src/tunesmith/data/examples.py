@@ -1,0 +1,138 @@
+"""The Critic's view of music: real windows against as many negative windows, from the same split.
+
+Example ``i < n`` is the ``i``-th real window of the split; example ``n + i`` is its negative,
+of kind ``kinds[i % len(kinds)]``, cut at the same place from a bad version of the same piece
+(a corruption of it, random notes of its length, or a Composer's piece). So the two classes are
+balanced, every kind is equally common, and nothing from another split is ever used.
+Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tunesmith.config import NegativeConfig, WindowConfig
+from tunesmith.data.cache import TokenCache
+from tunesmith.data.codec import Codec
+from tunesmith.data.negatives import corrupt
+from tunesmith.data.split import SPLITS
+from tunesmith.data.windows import window_index
+
+
+def critic_view(tokens: np.ndarray, codec: Codec, velocity: bool) -> np.ndarray:
+    """What the Critic reads of a piece's event tokens: all of them, or all but velocity."""
+    if velocity:
+        return tokens
+    return tokens[(tokens < codec.velocity) | (tokens >= codec.num_events)]
+
+
+class Examples:
+    """Real and negative windows of one split (see the module docstring), built on demand."""
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        split: str,
+        windows: WindowConfig,
+        negatives: NegativeConfig,
+        velocity: bool,
+        seed: int,
+        composed: list[np.ndarray] | None = None,
+        augment: bool = False,
+    ) -> None:
+        self.codec = cache.codec
+        self.split = split
+        self.windows = windows
+        self.negatives = negatives
+        self.velocity = velocity
+        self.seed = seed
+        self.augment = augment
+        self.composed = composed or []
+        if "composer" in negatives.kinds and not self.composed:
+            raise ValueError("composer negatives need composed pieces")
+        self.pieces = [cache.piece_tokens(p).astype(np.int64) for p in cache.split(split)]
+        lengths = [len(self._view(t)) + 2 for t in self.pieces]
+        self.index = window_index(lengths, windows.length, windows.stride)
+        self._made: dict[tuple[int, int, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return 2 * len(self.index)
+
+    def kind(self, i: int) -> str:
+        """``real`` or the negative kind of example ``i``."""
+        n = len(self.index)
+        return "real" if i < n else self.negatives.kinds[(i - n) % len(self.negatives.kinds)]
+
+    def labels(self) -> np.ndarray:
+        n = len(self.index)
+        return np.r_[np.ones(n), np.zeros(n)]
+
+    def kinds(self) -> np.ndarray:
+        return np.array([self.kind(i) for i in range(len(self))])
+
+    def batch(self, indices: np.ndarray, epoch: int) -> dict[str, torch.Tensor]:
+        L = self.windows.length
+        tokens = np.full((len(indices), L), self.codec.pad, dtype=np.int64)
+        lengths = np.empty(len(indices), dtype=np.int64)
+        labels = np.empty(len(indices), dtype=np.float32)
+        n = len(self.index)
+        for row, i in enumerate(int(i) for i in indices):
+            p, start = (int(v) for v in self.index[i % n])
+            kind = self.kind(i)
+            seq = self._sequence(p, kind, epoch)
+            if kind == "composer" and len(seq) > L:
+                # A composed piece is no longer than most real ones: wrap instead of clipping,
+                # or long pieces' windows would all be its last one (and its EOS a giveaway).
+                start %= len(seq) - L + 1
+            else:
+                start = min(start, max(len(seq) - L, 0))
+            window = seq[start : start + L]
+            tokens[row, : len(window)] = window
+            lengths[row] = len(window)
+            labels[row] = kind == "real"
+        return {
+            "tokens": torch.from_numpy(tokens),
+            "lengths": torch.from_numpy(lengths),
+            "labels": torch.from_numpy(labels),
+        }
+
+    def _view(self, tokens: np.ndarray) -> np.ndarray:
+        return critic_view(tokens, self.codec, self.velocity)
+
+    def _sequence(self, p: int, kind: str, epoch: int) -> np.ndarray:
+        """BOS + the view of piece ``p`` (or its negative of ``kind``) + EOS, kept per epoch."""
+        key = (epoch, p, kind)
+        if key not in self._made:
+            if self._made and next(iter(self._made))[0] != epoch:
+                self._made.clear()  # a new epoch draws new corruptions
+            if kind == "composer":
+                view = self._view(self.composed[p % len(self.composed)])
+            else:
+                tokens = self._piece(p, epoch)
+                view = self._view(tokens)
+                if kind != "real":
+                    rng = self._rng(epoch, p, 1 + self.negatives.kinds.index(kind))
+                    bad = self._view(corrupt(kind, tokens, self.codec, rng, self.negatives))
+                    # Random notes change velocity at every note: cut their view to the real
+                    # one's length, or the end of the piece (EOS) would tell them apart.
+                    view = bad[: len(view)] if kind == "random" else bad
+            c = self.codec
+            self._made[key] = np.r_[c.bos, view, c.eos]
+        return self._made[key]
+
+    def _piece(self, p: int, epoch: int) -> np.ndarray:
+        tokens = self.pieces[p]
+        t = self.windows.transpose
+        if not (self.augment and t):
+            return tokens
+        # The real window and its negatives share the piece's transposition, so the shift in
+        # key cannot tell them apart.
+        span = self.codec.pitch_range(tokens)
+        if span is None:
+            return tokens
+        low, high = max(-t, -span[0]), min(t, 127 - span[1])
+        return self.codec.transpose(tokens, int(self._rng(epoch, p, 0).integers(low, high + 1)))
+
+    def _rng(self, epoch: int, p: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, SPLITS.index(self.split), epoch, p, stream])
