@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Optional system tools for `tunesmith evaluate`'s HTML report and its tests:
 #   fluidsynth + a General MIDI SoundFont  -> audio players in the report
-#   chromium                               -> the headless-browser test of the report
+#   chromium + chromium-driver             -> the headless-browser test of the report (Selenium)
 # As root on Debian/Ubuntu, missing ones are installed with apt-get; otherwise one line says what
 # is missing and how to install it. Never fails the caller: everything here is optional.
 # Usage: scripts/system-deps.sh [audio] [browser]   (no argument: both)
@@ -42,6 +42,8 @@ if [ "$want_audio" = 1 ]; then
 fi
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || [ -x /usr/bin/chromedriver ] ||
+    missing+=(chromium-driver)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -10,20 +10,16 @@ to show report.json's numbers, wherever they came from).
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import io
 import json
 import math
 import os
 import re
-import select
 import shutil
-import subprocess
-import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -31,19 +27,22 @@ import pytest
 from tunesmith.data.midi import read_midi, write_midi
 from tunesmith.data.negatives import random_notes
 from tunesmith.data.notes import Notes
-from tunesmith.evaluation.stats import STATISTICS, compare_sets, set_statistics
+from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.report import audio
 from tunesmith.report.__main__ import main
 from tunesmith.report.html import write_html
 from tunesmith.report.sections import resolve
 
-ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
 EVIL = 'piece_<script>alert("x")'  # a file name that would run a script if not escaped
 SCORES = {
     "composed": [0.93125, 0.41, 0.62, 0.18],
     "real": [0.97, 0.88, 0.91, 0.6],
     "random": [0.02, 0.1, 0.05, 0.51],
 }
+SYNTH_MISSING = "no fluidsynth or General MIDI SoundFont; run scripts/system-deps.sh audio"
 BEST_OF = {
     "k": 4,
     "mean_before": 0.4321,
@@ -182,17 +181,9 @@ def make_evaluation(out: Path, midi_files: list[Path]) -> dict[str, Any]:
     return report
 
 
-def ensure_tools(kind: str) -> None:
-    """Run scripts/system-deps.sh for ``kind`` (audio, browser); it installs what is missing
-    when it can (root, Debian) and otherwise returns quickly."""
-    subprocess.run([ROOT / "scripts/system-deps.sh", kind], timeout=600, check=False)
-
-
-def find_synth_or_install() -> audio.Synth | None:
-    try:
-        return audio.find_synth()
-    except audio.AudioUnavailable:
-        ensure_tools("audio")
+def find_synth() -> audio.Synth | None:
+    """FluidSynth and a SoundFont, or None; scripts/system-deps.sh installs them (tests never
+    install system packages)."""
     try:
         return audio.find_synth()
     except audio.AudioUnavailable:
@@ -207,7 +198,7 @@ def evaluation(tmp_path_factory, bach_midi_files) -> tuple[Path, dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def synth() -> audio.Synth | None:
-    return find_synth_or_install()
+    return find_synth()
 
 
 @pytest.fixture(scope="module")
@@ -317,10 +308,7 @@ def test_training_curves_and_their_notes(built, degraded):
 
 def test_audio_players_when_fluidsynth_is_installed(built, synth):
     if synth is None:
-        pytest.skip(
-            "fluidsynth or a General MIDI SoundFont cannot be had here, even after "
-            "scripts/system-deps.sh audio"
-        )
+        pytest.skip(SYNTH_MISSING)
     out, page = built
     players = re.findall(r'<audio\b[^>]*src="data:(audio/[a-z]+);base64,([A-Za-z0-9+/=]+)"', page)
     assert len(players) == 3  # one per shown piece
@@ -373,7 +361,7 @@ def test_explicit_soundfont_that_is_missing_is_reported(monkeypatch, tmp_path):
 
 def test_render_formats_and_length_cap(synth, bach_midi_files, tmp_path):
     if synth is None:
-        pytest.skip("fluidsynth or a General MIDI SoundFont cannot be had here")
+        pytest.skip(SYNTH_MISSING)
     piece = read_midi(bach_midi_files[0])
     magic = {"ogg": b"OggS", "flac": b"fLaC", "wav": b"RIFF"}
     types = audio.file_types(synth.fluidsynth)
@@ -398,7 +386,7 @@ def test_render_formats_and_length_cap(synth, bach_midi_files, tmp_path):
 
 # -- a real browser ------------------------------------------------------------------------------
 
-CHECK_PAGE = """(async () => {
+CHECK_PAGE = """return (async () => {
   const images = [...document.images];
   await Promise.all(images.map((i) => i.decode().catch(() => null)));
   const players = [...document.querySelectorAll("audio")];
@@ -410,216 +398,118 @@ CHECK_PAGE = """(async () => {
   return {
     images: images.map((i) => ({alt: i.alt, width: i.naturalWidth})),
     audio: players.map((a) => ({duration: a.duration, error: a.error && a.error.code})),
+    requests: performance.getEntriesByType("resource").map((r) => r.name),
   };
 })()"""
 
 
-class Browser:
-    """Headless Chromium driven over the DevTools protocol on a pipe (stdlib only): opens
-    pages, collects their console errors and uncaught exceptions, evaluates script, takes
-    screenshots. Messages are JSON, NUL-terminated; Chromium reads fd 3 and writes fd 4."""
-
-    def __init__(self, exe: str, profile: Path) -> None:
-        to_chrome, self._w = os.pipe()
-        self._r, from_chrome = os.pipe()
-        # bash moves the inherited ends to fds 3 and 4 (dash cannot name fds over 9); numbers
-        # >= 10 cannot clash with those.
-        a, b = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome, from_chrome))
-        os.close(to_chrome)
-        os.close(from_chrome)
-        flags = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--mute-audio",
-            "--remote-debugging-pipe",
-            "--window-size=1200,3000",
-            f"--user-data-dir={profile}",
-            "about:blank",
-        ]
-        self.proc = subprocess.Popen(
-            ["/bin/bash", "-c", f'exec "$0" "$@" 3<&{a} 4>&{b} {a}<&- {b}>&-', exe, *flags],
-            pass_fds=(a, b),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        os.close(a)
-        os.close(b)
-        self._buf, self._id, self.events = b"", 0, []
-
-    def send(
-        self,
-        method: str,
-        params: dict | None = None,
-        session: str | None = None,
-        timeout: float = 30.0,
-    ) -> dict:
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        data = json.dumps(msg).encode() + b"\0"
-        while data:
-            data = data[os.write(self._w, data) :]
-        deadline = time.monotonic() + timeout
-        while True:
-            m = self._next(deadline)
-            if m.get("id") == self._id:
-                if "error" in m:
-                    raise RuntimeError(f"{method}: {m['error']}")
-                return m.get("result", {})
-            self.events.append(m)
-
-    def wait_event(self, method: str, session: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        for m in self.events:
-            if m.get("method") == method and m.get("sessionId") == session:
-                return m
-        while True:
-            m = self._next(deadline)
-            self.events.append(m)
-            if m.get("method") == method and m.get("sessionId") == session:
-                return m
-
-    def _next(self, deadline: float) -> dict:
-        while b"\0" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]:
-                raise TimeoutError("no answer from chromium")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                raise EOFError("chromium closed the pipe")
-            self._buf += chunk
-        msg, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def open(self, url: str) -> str:
-        """Load ``url`` in a new 1200x3000 tab; returns its session once the load event fired."""
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for method in ("Page.enable", "Runtime.enable", "Log.enable"):
-            self.send(method, session=session)
-        metrics = {"width": 1200, "height": 3000, "deviceScaleFactor": 1, "mobile": False}
-        self.send("Emulation.setDeviceMetricsOverride", metrics, session)
-        self.send("Page.navigate", {"url": url}, session)
-        self.wait_event("Page.loadEventFired", session)
-        return session
-
-    def errors(self, session: str) -> list[str]:
-        """Console errors, uncaught exceptions and failed loads logged by the page so far."""
-        out = []
-        for m in self.events:
-            if m.get("sessionId") != session:
-                continue
-            p = m.get("params", {})
-            if m.get("method") == "Runtime.exceptionThrown":
-                out.append(p["exceptionDetails"].get("exception", {}).get("description", "?"))
-            elif m.get("method") == "Runtime.consoleAPICalled" and p.get("type") in (
-                "error",
-                "assert",
-            ):
-                out.append(" ".join(str(a.get("value")) for a in p.get("args", [])))
-            elif m.get("method") == "Log.entryAdded" and p["entry"].get("level") == "error":
-                out.append(p["entry"].get("text", "?"))
-        return out
-
-    def evaluate(self, session: str, expression: str) -> Any:
-        result = self.send(
-            "Runtime.evaluate",
-            {"expression": expression, "awaitPromise": True, "returnByValue": True},
-            session,
-        )
-        assert "exceptionDetails" not in result, result
-        return result["result"]["value"]
-
-    def screenshot(self, session: str) -> np.ndarray:
-        """The tab as an RGB(A) float array, decoded by matplotlib."""
-        from matplotlib import image
-
-        png = base64.b64decode(
-            self.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
-        )
-        return image.imread(io.BytesIO(png), format="png")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, EOFError, TimeoutError, RuntimeError):
-            self.send("Browser.close", timeout=10)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._r)
-        os.close(self._w)
+def find_tool(*names: str) -> str | None:
+    """Debian's /usr/bin/NAME (chromium and chromedriver from one source, so their versions
+    match), else NAME on PATH."""
+    for name in names:
+        if os.access(f"/usr/bin/{name}", os.X_OK):
+            return f"/usr/bin/{name}"
+    return next(filter(None, map(shutil.which, names)), None)
 
 
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        if path := shutil.which(name):
-            return path
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+def open_page(driver: WebDriver, url: str) -> None:
+    """Load ``url``; returns once its load event fired, the browser log emptied before."""
+    driver.get_log("browser")  # reading the log drains it: what earlier pages logged goes
+    driver.get(url)
+
+
+def page_errors(driver: WebDriver) -> list[str]:
+    """Console errors and failed asserts, uncaught exceptions and failed loads logged since
+    ``open_page`` (reading them drains the log)."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def screenshot(driver: WebDriver) -> np.ndarray:
+    """The viewport as an RGB(A) float array, decoded by matplotlib."""
+    from matplotlib import image
+
+    return image.imread(io.BytesIO(driver.get_screenshot_as_png()), format="png")
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    exe = find_chromium()
-    if exe is None:
-        ensure_tools("browser")
-        exe = find_chromium()
-    if exe is None:
-        pytest.skip(
-            "no chromium on PATH or at /usr/bin/chromium, and scripts/system-deps.sh "
-            "browser could not install it (not root, no apt-get, or offline)"
-        )
-    b = Browser(exe, tmp_path_factory.mktemp("chromium-profile"))
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium under Selenium, through the system chromedriver (given explicitly, so
+    Selenium Manager never tries to download one), with a 1200x3000 viewport."""
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+
+    chromium, chromedriver = find_tool("chromium", "chromium-browser"), find_tool("chromedriver")
+    if missing := [n for n, p in [("chromium", chromium), ("chromedriver", chromedriver)] if not p]:
+        pytest.skip(f"no {' or '.join(missing)} here; run scripts/system-deps.sh browser")
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1200,3000",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--mute-audio",
+    ):
+        options.add_argument(flag)
+    options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:
-        b.send("Browser.getVersion", timeout=60)
-    except (OSError, EOFError, TimeoutError) as e:
-        b.close()
-        pytest.skip(f"{exe} is installed but does not start headless here: {e}")
-    yield b
-    b.close()
+        driver = webdriver.Chrome(
+            options=options, service=webdriver.ChromeService(executable_path=chromedriver)
+        )
+    except WebDriverException as e:
+        reason = (e.msg or type(e).__name__).splitlines()[0]
+        pytest.skip(f"{chromium} with {chromedriver} does not start headless here: {reason}")
+    try:
+        # --window-size is the whole window, frame included: pin the page's viewport itself.
+        metrics = {"width": 1200, "height": 3000, "deviceScaleFactor": 1, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.mark.slow
 def test_browser_check_catches_a_broken_page(browser, tmp_path):
-    # The checks below must be able to fail: a script error, a console error, a broken image
-    # and a blank page are all seen.
+    # The checks below must be able to fail: a script error, a console error, a broken image,
+    # a request for something outside the page and a blank page are all seen.
     broken = tmp_path / "broken.html"
     broken.write_text(
         '<!DOCTYPE html><html><body><p>x</p><img alt="bad" src="data:image/png;base64,AAAA">'
+        # port 9 is one Chromium refuses to connect to: the request is made, and fails at once
+        '<link rel="stylesheet" href="http://127.0.0.1:9/x.css">'
         '<script>console.error("told you"); notDefined();</script></body></html>'
     )
-    session = browser.open(broken.as_uri())
-    errors = browser.errors(session)
+    open_page(browser, broken.as_uri())
+    errors = page_errors(browser)
     assert any("notDefined" in e for e in errors)
     assert any("told you" in e for e in errors)
-    assert browser.evaluate(session, CHECK_PAGE)["images"] == [{"alt": "bad", "width": 0}]
+    state = browser.execute_script(CHECK_PAGE)
+    assert state["images"] == [{"alt": "bad", "width": 0}]
+    assert state["requests"] == ["http://127.0.0.1:9/x.css"]
     blank = tmp_path / "blank.html"
     blank.write_text("<!DOCTYPE html><html><body></body></html>")
-    session = browser.open(blank.as_uri())
-    assert browser.errors(session) == []
-    assert browser.screenshot(session).std() == 0
+    open_page(browser, blank.as_uri())
+    assert page_errors(browser) == []
+    assert screenshot(browser).std() == 0
 
 
 @pytest.mark.slow
 def test_report_loads_cleanly_in_a_browser(browser, built, synth):
     out, _ = built
-    session = browser.open((out / "report.html").as_uri())
-    state = browser.evaluate(session, CHECK_PAGE)
-    assert browser.errors(session) == []
+    open_page(browser, (out / "report.html").as_uri())
+    state = browser.execute_script(CHECK_PAGE)
+    assert page_errors(browser) == []
+    assert state["requests"] == []  # nothing fetched: images and recordings are inline
     assert len(state["images"]) == 6
     assert all(i["width"] > 0 for i in state["images"]), state["images"]
     if synth is not None:  # the browser decodes every embedded recording
         assert len(state["audio"]) == 3
         assert all(a["error"] is None and a["duration"] > 1 for a in state["audio"]), state
-    shot = browser.screenshot(session)
+    shot = screenshot(browser)
     assert shot.shape[:2] == (3000, 1200)
     assert shot.std() > 0.05  # text, tables and plots, not a blank page

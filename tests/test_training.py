@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from helpers import TINY_COMPOSER, env, popen, tunesmith
 from tunesmith.config import COMPOSER, ComposerConfig, TrainConfig, WindowConfig
 from tunesmith.errors import CheckpointError, ConfigError
-from tunesmith.runtime import Runtime
+from tunesmith.runtime import Runtime, cpu_has_bf16, pick_precision
 from tunesmith.training.composer import ComposerTask
 from tunesmith.training.log import read_log
 from tunesmith.training.loop import lr_at, train
@@ -178,6 +178,35 @@ def test_a_time_budget_stops_the_run_and_still_validates_and_saves(bach_cache, t
     saved = json.loads((tmp_path / "run" / "last" / "checkpoint.json").read_text())
     assert saved["state"]["step"] == result.state.step
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
+
+
+def test_precision_is_bf16_only_where_the_cpu_computes_it_natively(bach_cache, tmp_path):
+    cpu = torch.device("cpu")
+    flags = (
+        set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
+    )
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert pick_precision("fp32", cpu) == "fp32"
+    assert pick_precision("auto", cpu) == ("bf16" if native else "fp32")
+    if not native:
+        with pytest.raises(ConfigError, match="bf16"):
+            pick_precision("bf16", cpu)
+    config = TrainConfig(batch_size=8, epochs=1, patience=0)
+    train(tiny_task(bach_cache), config, tmp_path / "run", CPU, echo=lambda s: None)
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert settings["precision"] == ("bf16" if native else "fp32")
+    assert settings["train"]["precision"] == "auto"
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16, AMX)")
+def test_bf16_training_follows_fp32_on_a_cpu_that_has_it(bach_cache, tmp_path):
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        config = TrainConfig(batch_size=8, epochs=2, patience=0, precision=precision)
+        result = train(tiny_task(bach_cache), config, tmp_path / precision, CPU, echo=print)
+        losses[precision] = [h["valid_nll"] for h in result.state.history]
+    assert losses["bf16"][-1] < losses["bf16"][0]  # it learns
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
 
 
 def test_the_schedule_warms_up_then_decays_to_its_floor():

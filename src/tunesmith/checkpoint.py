@@ -35,6 +35,7 @@ from tunesmith.config import (
     Config,
     CriticConfig,
     NegativeConfig,
+    Tables,
     TrainConfig,
     TuneConfig,
     WindowConfig,
@@ -118,7 +119,7 @@ class Record:
     def seed(self) -> int:
         return self.train.seed if self.train else 0
 
-    def tables(self) -> dict[str, dict[str, Any]]:
+    def tables(self) -> Tables:
         """Its configs as settings tables (section -> values), to lay over a preset."""
         configs = (getattr(self, f.name) for f in dataclasses.fields(self))
         return {c.section: c.to_dict() for c in configs if isinstance(c, Config)}

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, TypeVar
 from tunesmith.errors import ConfigError
 
 C = TypeVar("C", bound="Config")
+Tables = dict[str, dict[str, Any]]  # settings tables: section -> {field: value}, as in TOML
 
 
 def setting(
@@ -186,6 +187,7 @@ class ComposerConfig(Config):
 
 SCHEDULES = ("cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,12 @@ class TrainConfig(Config):
     eval_every: int = setting(0, "steps between validations; 0 = once per epoch")
     save_every: int = setting(200, "steps between resumable checkpoints (also at each validation)")
     seed: int = setting(0, "seed of initial weights, batch order, augmentation and dropout")
-    device: str = setting(
-        "auto", "auto: CUDA with bf16 autocast when available, else CPU", choices=DEVICES
+    device: str = setting("auto", "auto: CUDA when available, else CPU", choices=DEVICES)
+    precision: str = setting(
+        "auto",
+        "auto: bf16 autocast where the hardware computes bf16 natively (a GPU, or a CPU with "
+        "AVX512-BF16 or AMX), else fp32",
+        choices=PRECISIONS,
     )
 
     def validate(self) -> None:
@@ -236,6 +242,8 @@ class TrainConfig(Config):
         _check(self.lr > 0, s, "lr", self.lr, "positive")
         _check(self.schedule in SCHEDULES, s, "schedule", self.schedule, f"one of {SCHEDULES}")
         _check(self.device in DEVICES, s, "device", self.device, f"one of {DEVICES}")
+        ok = self.precision in PRECISIONS
+        _check(ok, s, "precision", self.precision, f"one of {PRECISIONS}")
         _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
 
 
@@ -401,7 +409,7 @@ class Preset:
         configs = (getattr(self, f.name) for f in dataclasses.fields(self))
         return {c.section: c for c in configs if c is not None}
 
-    def with_tables(self, *tables: dict[str, dict[str, Any]]) -> Preset:
+    def with_tables(self, *tables: Tables) -> Preset:
         """Each section's values replaced by those in ``tables`` (section -> {field: value}),
         later tables winning; the result is validated."""
         changes = {}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -70,6 +71,38 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     if requested == "cuda":
         raise ConfigError("device is 'cuda' but PyTorch sees no CUDA device")
     return torch.device("cpu")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays.
+    Without it oneDNN has no bf16 LSTM at all (measured: an AVX2-only EPYC refuses it)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: assume not, and keep fp32
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def pick_precision(requested: str, device: torch.device) -> str:
+    """``auto``: bf16 autocast where the hardware computes bf16 natively (a CUDA GPU that
+    supports it, or a CPU with AVX512-BF16 or AMX), else fp32. Asking for bf16 without it is an
+    error."""
+    if requested == "fp32":
+        return "fp32"
+    native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
+    if requested == "bf16" and not native:
+        raise ConfigError(
+            f"precision 'bf16' asks for bf16 autocast, but this {device.type} does not compute "
+            "bf16 natively (CPUs need AVX512-BF16 or AMX); use --precision fp32 or auto"
+        )
+    return "bf16" if native else "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """bf16 autocast for ``precision`` bf16; weights and optimiser state stay fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 @contextmanager

@@ -8,11 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, cast
 
-from tunesmith.config import CodecConfig, Config, Preset, ReadConfig, SplitConfig
+from tunesmith.config import CodecConfig, Config, Preset, ReadConfig, SplitConfig, Tables
 from tunesmith.data.prepare import DataSource
 from tunesmith.errors import ConfigError
 
-Tables = dict[str, dict[str, Any]]  # section -> {field: value}
 DATA_TABLES = {"codec", "read", "split"}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from tunesmith.atomic import atomic_write_json
 from tunesmith.checkpoint import update_record
 from tunesmith.compose import compose_negatives
-from tunesmith.config import NegativeConfig, Preset
+from tunesmith.config import NegativeConfig, Preset, Tables
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.examples import Examples
 from tunesmith.data.prepare import DataSource
@@ -23,7 +23,7 @@ from tunesmith.models.critic import critic_logits
 from tunesmith.progress import Progress, rich_progress
 from tunesmith.runtime import pick_device
 from tunesmith.training.loop import TrainResult
-from tunesmith.training.run import Tables, train_model
+from tunesmith.training.run import train_model
 
 TEST_REPORT = "test_report.json"
 

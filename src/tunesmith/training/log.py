@@ -103,15 +103,22 @@ def read_log(out: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def write_run_json(out: Path, task: Any, config: Any, rt: Any) -> None:
-    """The run's settings (the checkpoint record without state), machine, versions, commit."""
+def write_run_json(out: Path, task: Any, config: Any, rt: Any, precision: str) -> None:
+    """The run's settings (the checkpoint record without state), the precision it trains in,
+    machine, versions, commit."""
     import torch
 
     record = Record(kind=task.kind, **task.meta(), train=config, world=rt.world).to_json()
     del record["format"]
     atomic_write_json(
         out / RUN,
-        {**record, "device": str(rt.device), "torch": torch.__version__, "commit": git_commit()},
+        {
+            **record,
+            "device": str(rt.device),
+            "precision": precision,
+            "torch": torch.__version__,
+            "commit": git_commit(),
+        },
     )
 
 

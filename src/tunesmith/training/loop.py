@@ -1,8 +1,9 @@
 """The one training loop, shared by the Composer and the Critic.
 
 A :class:`Task` says what to train (model, batches, loss, validation); :func:`train` does the
-rest: AdamW, warm-up then cosine or plateau decay, gradient clipping, bf16 autocast on CUDA,
-DDP under ``torchrun``, validation and early stopping, checkpoints and resume, a JSONL log.
+rest: AdamW, warm-up then cosine or plateau decay, gradient clipping, bf16 autocast where the
+hardware has it (``train.precision``), DDP under ``torchrun``, validation and early stopping,
+checkpoints and resume, a JSONL log.
 
 Determinism: batch order is a permutation drawn from ``(seed, epoch)``, augmentation of each
 example from ``(seed, epoch, index)`` and the dropout RNG is re-seeded from ``(seed, step, rank)``
@@ -40,11 +41,12 @@ from tunesmith.checkpoint import (
 from tunesmith.config import TrainConfig
 from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.progress import Progress, Silent
-from tunesmith.runtime import Runtime
+from tunesmith.runtime import Runtime, pick_precision
+from tunesmith.runtime import autocast as precision_autocast
 from tunesmith.training.log import RunLog, write_run_json
 
 # Settings a resumed run may change: they move no weight (the budget only decides when to stop).
-RESUMABLE_CHANGES = ("max_minutes", "device", "save_every", "patience")
+RESUMABLE_CHANGES = ("max_minutes", "device", "precision", "save_every", "patience")
 
 
 class Task(Protocol):
@@ -157,13 +159,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device):
     )
 
 
-def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; full precision elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train(
     task: Task,
     config: TrainConfig,
@@ -197,10 +192,12 @@ def train(
     total_steps = steps_per_epoch * config.epochs
     budget = config.max_minutes * 60.0
     ddp = DistributedDataParallel(model) if rt.distributed else model
-    autocast = autocast_for(rt.device)
+    precision = pick_precision(config.precision, rt.device)
+    autocast = precision_autocast(precision, rt.device)
+    say(f"training in {precision}" + (" autocast" if precision == "bf16" else ""))
     log = RunLog(out, keep_until=state.step if resume else None) if rt.main else None
     if rt.main:
-        write_run_json(out, task, config, rt)
+        write_run_json(out, task, config, rt, precision)
 
     def checkpoint(name: str, with_optimizer: bool) -> None:
         if rt.main:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from tunesmith.checkpoint import Record, read_record, resolve
-from tunesmith.config import ComposerConfig, CriticConfig, Preset
+from tunesmith.config import ComposerConfig, CriticConfig, Preset, Tables
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.prepare import DataSource
 from tunesmith.errors import TunesmithError
@@ -17,8 +16,6 @@ from tunesmith.runtime import Runtime, runtime
 from tunesmith.training.composer import ComposerTask
 from tunesmith.training.critic import CriticTask
 from tunesmith.training.loop import Task, TrainResult, train
-
-Tables = dict[str, dict[str, Any]]
 
 
 def saved_run(out: Path, resume: bool, kind: str) -> Record | None:

@@ -28,6 +28,7 @@ from tunesmith.config import (
     CriticConfig,
     NegativeConfig,
     Preset,
+    Tables,
     TrainConfig,
     TuneConfig,
 )
@@ -38,7 +39,6 @@ from tunesmith.progress import Progress, Silent, rich_progress
 from tunesmith.runtime import Runtime, runtime
 from tunesmith.training.critic import CriticTask
 from tunesmith.training.loop import Task, train
-from tunesmith.training.run import Tables
 from tunesmith.tuning.tune import TuneTask, critic_reward
 
 ROUND = "round.json"

@@ -38,7 +38,7 @@ from tunesmith.compose import (
     load_composer,
     sample_tokens,
 )
-from tunesmith.config import TUNE, SampleConfig, TuneConfig
+from tunesmith.config import TUNE, SampleConfig, Tables, TuneConfig
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.scoring import load_critic
@@ -47,7 +47,7 @@ from tunesmith.models.composer import Composer, sequence_nll
 from tunesmith.progress import rich_progress
 from tunesmith.runtime import Runtime, runtime
 from tunesmith.training.loop import TrainResult, step_seed, train
-from tunesmith.training.run import Tables, saved_run
+from tunesmith.training.run import saved_run
 
 Reward = Callable[[list[np.ndarray]], np.ndarray]  # event tokens of pieces -> reward of each
 
