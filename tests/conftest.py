@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,20 @@ def bach_cache(bach_midi_dir, tmp_path_factory):
     from tunesmith.data.prepare import prepare
 
     return prepare(midi_dir=bach_midi_dir, cache_dir=tmp_path_factory.mktemp("cache")).cache
+
+
+@pytest.fixture(scope="session")
+def maestro_midi_dir() -> Path:
+    """Ten real MAESTRO piano performances (velocity, sustain pedal), fetched once per machine by
+    scripts/maestro.py from miditok's source archive on the package index."""
+    script = Path(__file__).parents[1] / "scripts" / "maestro.py"
+    done = subprocess.run([sys.executable, str(script)], check=True, capture_output=True, text=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def maestro_cache(maestro_midi_dir, tmp_path_factory):
+    """The ten performances prepared as a token cache."""
+    from tunesmith.data.prepare import prepare
+
+    return prepare(midi_dir=maestro_midi_dir, cache_dir=tmp_path_factory.mktemp("mcache")).cache

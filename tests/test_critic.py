@@ -14,10 +14,12 @@ import torch
 from helpers import tunesmith
 from tunesmith.config import CriticConfig, NegativeConfig, TrainConfig, WindowConfig
 from tunesmith.data.midi import read_midi, write_midi
+from tunesmith.data.negatives import drone
 from tunesmith.data.notes import Notes
-from tunesmith.errors import CheckpointError
+from tunesmith.data.sounding import HELD_SECONDS, sounding_state
+from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.judging.critic_report import calibrate, critic_report
-from tunesmith.judging.scoring import load_critic
+from tunesmith.judging.scoring import PieceScore, load_critic
 from tunesmith.metrics import (
     binary_metrics,
     expected_calibration_error,
@@ -27,7 +29,7 @@ from tunesmith.metrics import (
 )
 from tunesmith.models.critic import Critic
 from tunesmith.runtime import Runtime
-from tunesmith.training.critic import CriticTask
+from tunesmith.training.critic import CriticTask, resolve_settings
 from tunesmith.training.loop import train
 
 CPU = Runtime(0, 1, torch.device("cpu"))
@@ -203,7 +205,7 @@ def test_critique_scores_short_long_and_foldered_files_and_skips_bad_ones(traine
     assert by_name["one_note.mid"]["windows"] == 1
     assert by_name["long.mid"]["windows"] > 4 * by_name["one_note.mid"]["windows"]
     for r in by_name.values():
-        assert 0.0 <= r["min"] <= r["mean"] <= 1.0
+        assert 0.0 <= r["min"] <= r["score"] <= r["mean"] <= 1.0
     assert [s["file"].rsplit("/", 1)[-1] for s in result["skipped"]] == ["corrupt.mid"]
     assert "corrupt" in result["skipped"][0]["reason"]
     # The table says the same, and names the skipped file with its reason.
@@ -263,3 +265,102 @@ def test_the_cli_trains_a_critic_with_composer_negatives_and_reports(
     again = tunesmith("test", "critic", "--critic", tmp_path / "critic", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["mix"]["accuracy"] == report["mix"]["accuracy"]
+
+
+# -- hearing what is wrong: dynamics, what sounds, whole pieces ------------------------------------
+
+
+def test_velocity_is_read_exactly_when_the_train_split_has_dynamics(bach_cache, maestro_cache):
+    mix = NegativeConfig()
+    assert {"flat_velocity", "scramble_velocity"} <= set(mix.kinds)
+    chorales, kept, notes = resolve_settings(bach_cache, CriticConfig(), mix)
+    assert chorales.velocity == "off"  # every chorale note has velocity 90: one bin
+    assert not {"flat_velocity", "scramble_velocity"} & set(kept.kinds)
+    assert "1 velocity bin" in notes[0]
+    piano, kept, notes = resolve_settings(maestro_cache, CriticConfig(), mix)
+    assert piano.velocity == "on"
+    assert kept == mix
+    # A choice given is kept; velocity kinds need dynamics to change and a Critic that hears them.
+    forced, kept, notes = resolve_settings(bach_cache, CriticConfig(velocity="on"), mix)
+    assert forced.velocity == "on"
+    assert not {"flat_velocity", "scramble_velocity"} & set(kept.kinds)
+    assert "no dynamics" in notes[-1]
+    with pytest.raises(ConfigError, match="does not hear"):
+        resolve_settings(
+            maestro_cache, CriticConfig(velocity="off"), NegativeConfig(kinds=("flat_velocity",))
+        )
+
+
+def test_the_sounding_state_counts_what_sounds_from_before_a_window(bach_cache):
+    codec = bach_cache.codec
+    # A note held 10 s, and two short ones struck while it sounds.
+    notes = Notes.from_rows([(60, 0.0, 10.0, 80), (64, 0.5, 1.0, 80), (67, 6.0, 6.5, 80)])
+    tokens = codec.encode(notes)
+    state = np.expm1(sounding_state(tokens, codec))
+    names = [codec.describe(t) for t in tokens]
+    on67 = names.index("note_on(67)")
+    assert state[names.index("note_on(64)")].tolist() == [2, 0, 0]
+    assert state[on67].tolist() == [2, 1, 1]  # 60 has sounded 6 s: longer than 1 s and 4 s
+    assert state[-1].tolist() == [0, 0, 0]  # the last token releases 60
+    assert HELD_SECONDS == (1.0, 4.0)
+    # Only the past counts: a window cut from the piece sees what its whole piece says.
+    real = bach_cache.piece_tokens(bach_cache.split("test")[0]).astype(np.int64)
+    full = sounding_state(real, codec)
+    cut = sounding_state(real[:300], codec)
+    clock = np.cumsum((real >= codec.shift) & (real < codec.velocity))  # any shift moves time
+    before_end = clock[:300] < clock[299]
+    np.testing.assert_array_equal(cut[before_end], full[:300][before_end])
+
+
+def test_a_drone_made_from_a_real_piece_sounds_far_more(bach_cache):
+    codec = bach_cache.codec
+    piece = codec.decode(bach_cache.piece_tokens(bach_cache.split("test")[0]))
+    bad = drone(piece, np.random.default_rng(0), 0.15)
+    real_state = np.expm1(sounding_state(codec.encode(piece), codec))
+    drone_state = np.expm1(sounding_state(codec.encode(bad), codec))
+    assert drone_state[:, 0].mean() > 3 * real_state[:, 0].mean()
+    assert drone_state[:, 2].mean() > 10 * max(real_state[:, 2].mean(), 0.1)
+
+
+def test_a_piece_scores_its_worst_quarter():
+    scores = np.array([0.9, 0.1, 0.8, 0.95, 0.3, 0.85, 0.9, 0.92])
+    piece = PieceScore(scores)
+    assert piece.score == pytest.approx(np.mean([0.1, 0.3]))
+    assert piece.min <= piece.score <= piece.mean
+    assert PieceScore(np.array([0.7])).score == pytest.approx(0.7)
+
+
+@pytest.fixture(scope="module")
+def hearing(bach_cache, tmp_path_factory):
+    """A tiny Critic that reads the sounding state, trained on the default mix of negatives."""
+    task = CriticTask(
+        bach_cache,
+        CriticConfig(embedding=16, hidden=32, dropout=0.0, state=True),
+        WindowConfig(length=64, stride=32),
+        NegativeConfig(),
+        seed=0,
+    )
+    config = TrainConfig(batch_size=16, lr=5e-3, epochs=4, warmup_steps=5, patience=0)
+    out = tmp_path_factory.mktemp("hearing") / "run"
+    train(task, config, out, CPU, echo=lambda s: None)
+    critic = load_critic(out)
+    calibrate(critic, bach_cache)
+    return critic
+
+
+def test_a_critic_hears_a_drone_the_real_piece_does_not_have(hearing, bach_cache):
+    record = hearing.record
+    assert record.model.velocity == "off"  # resolved, and saved
+    assert record.model.state
+    assert record.negatives is not None
+    assert "drone" in record.negatives.kinds
+    assert "flat_velocity" not in record.negatives.kinds
+    codec = bach_cache.codec
+    pieces = [
+        bach_cache.piece_tokens(p) for p in bach_cache.split("test") + bach_cache.split("valid")
+    ]
+    rng = np.random.default_rng(1)
+    drones = [codec.encode(drone(codec.decode(t), rng, 0.15)) for t in pieces]
+    real, bad = hearing.piece_scores(pieces), hearing.piece_scores(drones)
+    # A tiny Critic after 4 epochs is unsure of real pieces, but sure of the drones.
+    assert (bad < real / 4).all(), (real, bad)

@@ -8,11 +8,17 @@ import pytest
 
 from tunesmith.config import NegativeConfig, WindowConfig
 from tunesmith.data.examples import Examples, critic_view
+from tunesmith.data.midi import read_midi
 from tunesmith.data.negatives import (
     corrupt,
+    drone,
+    flat_velocity,
     jitter,
+    loop,
+    pileup,
     random_notes,
     random_piece,
+    scramble_velocity,
     shuffle_segments,
     wrong_notes,
 )
@@ -26,8 +32,29 @@ def chorale(bach_cache) -> Notes:
     return bach_cache.codec.decode(bach_cache.piece_tokens(piece))
 
 
+@pytest.fixture(scope="module")
+def piano(maestro_midi_dir) -> Notes:
+    """A real performance (MAESTRO, 220 s, 3142 notes): the chorales are written at one velocity,
+    so the velocity kinds, and the velocities pileup and loop copy, show only on these."""
+    return read_midi(maestro_midi_dir / "Maestro_3.mid")
+
+
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+def same_notes(a: Notes, b: Notes) -> bool:
+    return (
+        np.array_equal(a.start, b.start)
+        and np.array_equal(a.end, b.end)
+        and np.array_equal(a.pitch, b.pitch)
+        and np.array_equal(a.velocity, b.velocity)
+    )
+
+
+def sounding_at_onsets(notes: Notes, onsets: np.ndarray) -> np.ndarray:
+    """How many notes sound at each of ``onsets``."""
+    return ((notes.start[None] <= onsets[:, None]) & (onsets[:, None] < notes.end[None])).sum(1)
 
 
 def test_wrong_notes_keep_the_rhythm_and_move_the_asked_share_of_pitches(chorale):
@@ -107,6 +134,158 @@ def test_corrupt_changes_each_real_piece_and_keeps_it_decodable(bach_cache):
             bad = corrupt(kind, tokens, codec, rng(4), config)
             assert not np.array_equal(bad, tokens), kind
             assert len(codec.decode(bad)) > 0, kind
+
+
+def test_drone_holds_the_asked_share_of_notes_to_the_last_end_and_changes_nothing_else(chorale):
+    n, last = len(chorale), chorale.end.max()
+    k = round(0.15 * n)
+    already = int(np.sum(chorale.end == last))  # the final chord: a drone there changes nothing
+    changed_counts = []
+    for seed in range(5):
+        bad = drone(chorale, rng(seed), fraction=0.15)
+        assert np.array_equal(bad.start, chorale.start)
+        assert np.array_equal(bad.pitch, chorale.pitch)
+        assert np.array_equal(bad.velocity, chorale.velocity)
+        changed = bad.end != chorale.end
+        assert np.all(bad.end[changed] == last)
+        assert max(k, already) <= np.sum(bad.end == last) <= k + already
+        assert k - already <= changed.sum() <= k
+        changed_counts.append(int(changed.sum()))
+        # A drone can begin anywhere, the first seconds included.
+        assert chorale.start[changed].min() < 0.2 * last
+    assert k in changed_counts
+
+
+def test_drone_holds_at_least_one_note(chorale):
+    last = chorale.end.max()
+    held = [int(np.sum(drone(chorale, rng(s), 1e-4).end != chorale.end)) for s in range(5)]
+    assert max(held) == 1
+    bad = drone(chorale, rng(0), 1e-4)
+    assert np.sum(bad.end == last) >= np.sum(chorale.end == last)
+
+
+def test_pileup_adds_held_notes_at_existing_onsets_and_keeps_the_piece(piano):
+    n = len(piano)
+    bad = pileup(piano, rng(5), fraction=0.3, most=3, seconds=6.0)
+    assert same_notes(bad.take(np.arange(n)), piano)
+    extra = bad.take(np.arange(n, len(bad)))
+    assert len(extra) > 0
+    onsets = np.unique(piano.start)
+    assert np.isin(extra.start, onsets).all()
+    length = extra.end - extra.start
+    assert length.min() >= 3.0
+    assert length.max() <= 6.0
+    assert extra.pitch.min() >= piano.pitch.min()
+    assert extra.pitch.max() <= piano.pitch.max()
+    for s, v in zip(extra.start, extra.velocity):
+        assert v in piano.velocity[piano.start == s]
+    struck, count = np.unique(extra.start, return_counts=True)
+    assert len(struck) == round(0.3 * len(onsets))
+    assert set(count.tolist()) == {1, 2, 3}
+    before, after = sounding_at_onsets(piano, onsets), sounding_at_onsets(bad, onsets)
+    assert np.all(after >= before)
+    assert after.mean() > 1.5 * before.mean()
+
+
+def test_pileup_strikes_at_least_one_onset(chorale):
+    bad = pileup(chorale, rng(0), fraction=1e-4, most=1, seconds=1.0)
+    assert len(bad) == len(chorale) + 1
+    assert same_notes(bad.take(np.arange(len(chorale))), chorale)
+
+
+@pytest.mark.parametrize(
+    ("piece", "seconds"), [("piano", 2.0), ("piano", 0.3), ("chorale", 2.0), ("chorale", 0.3)]
+)
+def test_loop_repeats_one_early_passage_to_the_last_onset(request, piece, seconds):
+    piano = request.getfixturevalue(piece)  # the chorale's rests make the loop skip ahead
+    origin, last = piano.start.min(), piano.start.max()
+    for seed in range(6):
+        bad = loop(piano, rng(seed), seconds)
+        # The piece's own notes up to the loop, unchanged and in order...
+        m = 0
+        while m < min(len(bad), len(piano)) and same_notes(bad.take([m]), piano.take([m])):
+            m += 1
+        assert 0 < m < len(bad)
+        assert piano.start[m] > piano.start[m - 1]  # no chord is cut in two
+        # ...then the passage from the first repeat's onset, played every ``seconds`` after.
+        p0 = bad.start[m] - seconds
+        # It starts within the first ``seconds``, or at the first onset after a rest there.
+        assert p0 <= piano.start[piano.start >= origin + seconds - 1e-9].min() + 1e-9
+        passage = piano.take(
+            np.flatnonzero((piano.start >= p0 - 1e-9) & (np.arange(len(piano)) < m))
+        )
+        assert len(passage) > 0
+        assert np.ptp(passage.start) < seconds
+        assert abs(passage.start.min() - p0) < 1e-9
+        shifts = seconds * np.arange(1, int((last - p0) // seconds) + 2)
+        start = (passage.start[None] + shifts[:, None]).ravel()
+        fits = start <= last + 1e-9
+        tail = bad.take(np.arange(m, len(bad)))
+        assert len(tail) == fits.sum()
+        assert np.allclose(tail.start, start[fits], atol=1e-9)
+        assert np.allclose(tail.end, (passage.end[None] + shifts[:, None]).ravel()[fits], atol=1e-9)
+        assert np.array_equal(tail.pitch, np.tile(passage.pitch, len(shifts))[fits])
+        assert np.array_equal(tail.velocity, np.tile(passage.velocity, len(shifts))[fits])
+        # It covers the piece and ends there.
+        assert bad.start.max() <= last + 1e-9
+        assert bad.start.max() > last - seconds
+
+
+def test_flat_velocity_plays_every_note_at_the_median_and_keeps_the_rest(piano):
+    for notes in (piano, piano.take(np.arange(len(piano) - 1))):  # odd and even counts
+        bad = flat_velocity(notes)
+        assert np.array_equal(bad.start, notes.start)
+        assert np.array_equal(bad.end, notes.end)
+        assert np.array_equal(bad.pitch, notes.pitch)
+        level = np.unique(bad.velocity)
+        assert len(level) == 1
+        v = notes.velocity
+        assert np.sum(v <= level[0]) >= len(v) / 2  # a median: half at or below,
+        assert np.sum(v >= level[0]) >= len(v) / 2  # half at or above
+    assert flat_velocity(piano).velocity[0] == np.median(piano.velocity)
+
+
+def test_scramble_velocity_deals_the_same_velocities_to_other_notes(piano):
+    bad = scramble_velocity(piano, rng(9))
+    assert np.array_equal(bad.start, piano.start)
+    assert np.array_equal(bad.end, piano.end)
+    assert np.array_equal(bad.pitch, piano.pitch)
+    assert np.array_equal(np.sort(bad.velocity), np.sort(piano.velocity))
+    assert np.mean(bad.velocity != piano.velocity) > 0.9
+    assert not np.array_equal(scramble_velocity(piano, rng(10)).velocity, bad.velocity)
+
+
+def test_corrupt_makes_each_new_kind_from_a_real_piece_and_keeps_it_decodable(bach_cache, piano):
+    codec = bach_cache.codec
+    config = NegativeConfig()
+    chorales = [bach_cache.piece_tokens(p).astype(np.int64) for p in bach_cache.split("train")[:3]]
+    for i, tokens in enumerate([*chorales, codec.encode(piano)]):
+        real = codec.decode(tokens)
+        for kind in ("drone", "pileup", "loop", "flat_velocity", "scramble_velocity"):
+            bad_tokens = corrupt(kind, tokens, codec, rng(4), config)
+            assert bad_tokens.min() >= 0, kind
+            assert bad_tokens.max() < codec.num_events, kind
+            bad = codec.decode(bad_tokens)
+            assert len(bad) > 0, kind
+            if kind in ("drone", "pileup", "loop") or i == len(chorales):  # chorales: one velocity
+                assert not np.array_equal(bad_tokens, tokens), kind
+            if kind == "drone":
+                assert len(bad) == len(real)
+                assert np.array_equal(bad.start, real.start)
+                assert (bad.end - bad.start).sum() > (real.end - real.start).sum()
+            elif kind == "pileup":
+                assert len(bad) > len(real)
+                assert set(bad.start.tolist()) == set(real.start.tolist())
+            elif kind == "loop":
+                assert real.start.max() - config.loop_seconds < bad.start.max() <= real.start.max()
+            else:
+                assert np.array_equal(bad.start, real.start), kind
+                assert np.array_equal(bad.end, real.end), kind
+                assert np.array_equal(bad.pitch, real.pitch), kind
+                if kind == "flat_velocity":
+                    assert len(np.unique(bad.velocity)) == 1
+                else:
+                    assert np.array_equal(np.sort(bad.velocity), np.sort(real.velocity))
 
 
 def test_negative_settings_are_validated():

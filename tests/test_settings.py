@@ -105,9 +105,25 @@ def test_a_record_round_trips_through_its_json_and_updates_in_place(tmp_path):
     before = read_record(ckpt)
     saved = json.loads((ckpt / "checkpoint.json").read_text())
     assert Record.from_json(before.to_json(), ckpt / "checkpoint.json") == before
-    # The old writer's keys and values survive; the one setting added since reads as its default.
-    assert before.train.precision == "auto"
-    assert before.to_json() == {**saved, "train": {**saved["train"], "precision": "auto"}}
+    # The old writer's keys and values survive (velocity's true/false now reads on/off); the
+    # settings added since read as their dataclass defaults.
+    assert before.model.velocity == "off"
+    new = before.to_json()
+    assert set(saved) <= set(new)
+    for key, old in saved.items():
+        if not isinstance(old, dict) or key in ("data", "state"):
+            assert new[key] == old, key
+            continue
+        config = getattr(before, key)
+        for name, value in new[key].items():
+            if name == "velocity":
+                assert value == "off"
+                assert old[name] is False
+            elif name in old:
+                assert value == old[name], (key, name)
+            else:
+                field = next(f for f in dataclasses.fields(config) if f.name == name)
+                assert value == field.default, (key, name)
     after = update_record(ckpt, temperature=2.0)
     assert after.temperature == 2.0
     assert read_record(ckpt) == after

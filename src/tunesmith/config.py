@@ -188,6 +188,8 @@ class ComposerConfig(Config):
 SCHEDULES = ("cosine", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+# More velocity bins than this in the train split: the music has dynamics for the Critic to hear.
+VELOCITY_BINS_FOR_DYNAMICS = 4
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,10 @@ class TrainConfig(Config):
     )
     grad_clip: float = setting(1.0, "largest global gradient norm; 0 = off")
     epochs: int = setting(40, "most epochs")
-    max_minutes: float = setting(0.0, "wall-clock budget of training steps in minutes; 0 = none")
+    max_steps: int = setting(0, "most optimizer steps; 0 = the epochs decide")
+    # A cap only: with max_steps set the schedule follows steps, so a run is the same however
+    # busy the machine, unless the cap cuts it short.
+    max_minutes: float = setting(0.0, "wall-clock cap on training in minutes; 0 = none")
     patience: int = setting(4, "evaluations without improvement before stopping; 0 = never")
     eval_every: int = setting(0, "steps between validations; 0 = once per epoch")
     save_every: int = setting(200, "steps between resumable checkpoints (also at each validation)")
@@ -230,6 +235,7 @@ class TrainConfig(Config):
             ("patience", 0, None),
             ("eval_every", 0, None),
             ("save_every", 0, None),
+            ("max_steps", 0, None),
         )
         _numbers(
             self,
@@ -269,10 +275,13 @@ class SampleConfig(Config):
         _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
 
 
+VELOCITY = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class CriticConfig(Config):
-    """Size of the Critic: token embedding -> LSTM -> pooled over time (last state and mean)
-    -> one logit."""
+    """Size of the Critic: token embedding (plus, with ``state``, what sounds at each event)
+    -> LSTM -> pooled over time (last state and mean) -> one logit."""
 
     section: ClassVar[str] = "critic"
     embedding: int = setting(64, "token embedding size")
@@ -280,26 +289,55 @@ class CriticConfig(Config):
     layers: int = setting(1, "LSTM layers")
     dropout: float = setting(0.1, "dropout")
     bidirectional: bool = setting(False, "read each window both ways")
-    # Velocity events are dropped from what the Critic reads unless asked for: in a corpus of one
-    # velocity (the Bach chorales) they would let it tell real from random by velocity alone.
-    velocity: bool = setting(False, "read velocity events (off: no velocity shortcut)")
+    # In a corpus of one velocity (the Bach chorales) velocity events would let the Critic tell
+    # real from random by velocity alone; in performances dynamics are half of the music.
+    velocity: str = setting(
+        "auto",
+        "read velocity events; auto: on when the train split uses more than "
+        f"{VELOCITY_BINS_FOR_DYNAMICS} velocity bins",
+        choices=VELOCITY,
+    )
+    # Off by default only so that checkpoints written before it existed read as what they are;
+    # the CRITIC preset turns it on.
+    state: bool = setting(
+        False,
+        "also feed, at every event, how many notes sound and how many have been held long "
+        "(from the whole piece, so a window knows what was struck before it)",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.velocity, bool):  # checkpoints before "auto" saved true / false
+            object.__setattr__(self, "velocity", "on" if self.velocity else "off")
+        super().__post_init__()
+
+    @property
+    def reads_velocity(self) -> bool:
+        if self.velocity == "auto":
+            raise ValueError("the Critic's velocity setting is not resolved yet (auto)")
+        return self.velocity == "on"
 
     def validate(self) -> None:
         _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
         _fraction_below_1(self, "dropout")
-        _bools(self, "bidirectional", "velocity")
+        _bools(self, "bidirectional", "state")
+        ok = self.velocity in VELOCITY
+        _check(ok, self.section, "velocity", self.velocity, f"one of {VELOCITY}")
 
 
-NEGATIVE_KINDS = ("random", "wrong_notes", "shuffle", "jitter", "composer")
+# Negatives made from real pieces, and which of them need a Critic that reads velocity.
+CORRUPTIONS = ("wrong_notes", "shuffle", "jitter", "drone", "pileup", "loop")
+VELOCITY_KINDS = ("flat_velocity", "scramble_velocity")
+NEGATIVE_KINDS = ("random", *CORRUPTIONS, *VELOCITY_KINDS, "composer")
 
 
 @dataclass(frozen=True)
 class NegativeConfig(Config):
-    """Which bad music the Critic learns to reject, and how bad each kind is."""
+    """Which bad music the Critic learns to reject, and how bad each kind is. Velocity kinds are
+    left out (with a notice) when the Critic does not read velocity: they would look real."""
 
     section: ClassVar[str] = "negatives"
     kinds: tuple[str, ...] = setting(
-        ("random", "wrong_notes", "shuffle", "jitter"),
+        ("random", *CORRUPTIONS, *VELOCITY_KINDS),
         f"comma-separated kinds from {','.join(NEGATIVE_KINDS)}",
         flag="negatives",
     )
@@ -307,6 +345,11 @@ class NegativeConfig(Config):
     wrong_semitones: int = setting(3, "wrong_notes: largest move in semitones, up or down")
     segment_seconds: float = setting(1.0, "shuffle: seconds per permuted segment")
     jitter_seconds: float = setting(0.05, "jitter: standard deviation of onset moves, seconds")
+    drone_fraction: float = setting(0.15, "drone: share of notes whose release is dropped")
+    pileup_fraction: float = setting(0.3, "pileup: share of onsets that gain extra held notes")
+    pileup_notes: int = setting(3, "pileup: most extra notes at such an onset")
+    pileup_seconds: float = setting(6.0, "pileup: longest hold of an extra note, seconds")
+    loop_seconds: float = setting(2.0, "loop: seconds of the passage repeated to the end")
     composer: str = setting("", "composer: a Composer checkpoint or run whose pieces are negatives")
     composer_pieces: int = setting(200, "composer: pieces sampled for training")
     composer_temperature: float = setting(1.0, "composer: sampling temperature")
@@ -333,9 +376,15 @@ class NegativeConfig(Config):
             ("wrong_fraction", 0.01, 1.0),
             ("segment_seconds", 0.05, 60.0),
             ("jitter_seconds", 0.001, 5.0),
+            ("drone_fraction", 0.01, 1.0),
+            ("pileup_fraction", 0.01, 1.0),
+            ("pileup_seconds", 0.5, 600.0),
+            ("loop_seconds", 0.1, 60.0),
             ("composer_temperature", 0.05, 10.0),
         )
-        _integers(self, ("wrong_semitones", 1, 12), ("composer_pieces", 1, None))
+        _integers(
+            self, ("wrong_semitones", 1, 12), ("pileup_notes", 1, 12), ("composer_pieces", 1, None)
+        )
         _check(isinstance(self.composer, str), s, "composer", self.composer, "a path")
         _check(
             ("composer" in self.kinds) == bool(self.composer),
@@ -344,6 +393,19 @@ class NegativeConfig(Config):
             self.composer,
             "a Composer checkpoint exactly when kinds include 'composer'",
         )
+
+    def for_velocity(self, hears_dynamics: bool) -> NegativeConfig:
+        """The kinds a Critic can learn from when it does (or does not) hear dynamics: not
+        when it reads no velocity, nor when the music has none."""
+        if hears_dynamics:
+            return self
+        kinds = tuple(k for k in self.kinds if k not in VELOCITY_KINDS)
+        if not kinds:
+            raise ConfigError(
+                f"negatives: {list(self.kinds)} change velocity, which this Critic does not hear "
+                "(it reads no velocity, or the music has no dynamics); choose other kinds"
+            )
+        return dataclasses.replace(self, kinds=kinds)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "kinds": list(self.kinds)}
@@ -450,7 +512,7 @@ COMPOSER = Preset(
 # rate. Patience is long: on the hard negatives validation loss wanders for a while (the Critic
 # grows overconfident on a few windows, which calibration later undoes) as accuracy still climbs.
 CRITIC = Preset(
-    model=CriticConfig(),
+    model=CriticConfig(state=True),
     windows=WindowConfig(length=256, stride=128, transpose=5),
     negatives=NegativeConfig(),
     train=TrainConfig(batch_size=32, lr=5e-3, epochs=60, max_minutes=5.0, patience=10),
@@ -492,7 +554,7 @@ DEMO_QUICK = DemoPlan(
     critic=_budget(
         dataclasses.replace(
             CRITIC,
-            model=CriticConfig(embedding=16, hidden=32),
+            model=CriticConfig(embedding=16, hidden=32, state=True),
             windows=WindowConfig(length=128, stride=64, transpose=3),
         ),
         0.15,

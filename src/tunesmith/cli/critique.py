@@ -14,8 +14,9 @@ def add_parser(verbs) -> None:
         "critique",
         help="score MIDI files or folders with a trained Critic",
         description="Score every MIDI file given (folders are searched recursively): per file "
-        "the mean and the minimum of its window scores in [0, 1] (1 = like real music) and the "
-        "number of windows. Unreadable files are skipped with their reason.",
+        "its score in [0, 1] (1 = like real music: the mean of its worst quarter of window "
+        "scores), the mean and the minimum of its window scores and the number of windows. "
+        "Unreadable files are skipped with their reason.",
     )
     q.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="MIDI files or folders")
     q.add_argument("--critic", type=Path, default=Path("runs/critic"), help="run or checkpoint")

@@ -4,7 +4,9 @@ Example ``i < n`` is the ``i``-th real window of the split; example ``n + i`` is
 of kind ``kinds[i % len(kinds)]``, cut at the same place from a bad version of the same piece
 (a corruption of it, random notes of its length, or a Composer's piece). So the two classes are
 balanced, every kind is equally common, and nothing from another split is ever used.
-Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)``.
+Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)``. With
+``state`` each window also carries what sounds at each of its events, from its whole piece
+(:mod:`tunesmith.data.sounding`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tunesmith.config import NegativeConfig, WindowConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import Codec
 from tunesmith.data.negatives import corrupt
+from tunesmith.data.sounding import FEATURES, sounding_state
 from tunesmith.data.split import SPLITS
 from tunesmith.data.windows import window_index
 
@@ -40,6 +43,7 @@ class Examples:
         seed: int,
         composed: list[np.ndarray] | None = None,
         augment: bool = False,
+        state: bool = False,
     ) -> None:
         self.codec = cache.codec
         self.split = split
@@ -48,13 +52,14 @@ class Examples:
         self.velocity = velocity
         self.seed = seed
         self.augment = augment
+        self.state = state
         self.composed = composed or []
         if "composer" in negatives.kinds and not self.composed:
             raise ValueError("composer negatives need composed pieces")
         self.pieces = [cache.piece_tokens(p).astype(np.int64) for p in cache.split(split)]
         lengths = [len(self._view(t)) + 2 for t in self.pieces]
         self.index = window_index(lengths, windows.length, windows.stride)
-        self._made: dict[tuple[int, int, str], np.ndarray] = {}
+        self._made: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray | None]] = {}
 
     def __len__(self) -> int:
         return 2 * len(self.index)
@@ -76,11 +81,12 @@ class Examples:
         tokens = np.full((len(indices), L), self.codec.pad, dtype=np.int64)
         lengths = np.empty(len(indices), dtype=np.int64)
         labels = np.empty(len(indices), dtype=np.float32)
+        state = np.zeros((len(indices), L, FEATURES), dtype=np.float32) if self.state else None
         n = len(self.index)
         for row, i in enumerate(int(i) for i in indices):
             p, start = (int(v) for v in self.index[i % n])
             kind = self.kind(i)
-            seq = self._sequence(p, kind, epoch)
+            seq, sounding = self._sequence(p, kind, epoch)
             if kind == "composer" and len(seq) > L:
                 # A composed piece is no longer than most real ones: wrap instead of clipping,
                 # or long pieces' windows would all be its last one (and its EOS a giveaway).
@@ -89,19 +95,25 @@ class Examples:
                 start = min(start, max(len(seq) - L, 0))
             window = seq[start : start + L]
             tokens[row, : len(window)] = window
+            if state is not None and sounding is not None:
+                state[row, : len(window)] = sounding[start : start + L]
             lengths[row] = len(window)
             labels[row] = kind == "real"
-        return {
+        out = {
             "tokens": torch.from_numpy(tokens),
             "lengths": torch.from_numpy(lengths),
             "labels": torch.from_numpy(labels),
         }
+        if state is not None:
+            out["state"] = torch.from_numpy(state)
+        return out
 
     def _view(self, tokens: np.ndarray) -> np.ndarray:
         return critic_view(tokens, self.codec, self.velocity)
 
-    def _sequence(self, p: int, kind: str, epoch: int) -> np.ndarray:
-        """BOS + the view of piece ``p`` (or its negative of ``kind``) + EOS, kept per epoch."""
+    def _sequence(self, p: int, kind: str, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """BOS + the view of piece ``p`` (or its negative of ``kind``) + EOS, and with ``state``
+        what sounds at each of its tokens; kept per epoch."""
         key = (epoch, p, kind)
         if key not in self._made:
             if self._made and next(iter(self._made))[0] != epoch:
@@ -118,7 +130,8 @@ class Examples:
                     # one's length, or the end of the piece (EOS) would tell them apart.
                     view = bad[: len(view)] if kind == "random" else bad
             c = self.codec
-            self._made[key] = np.r_[c.bos, view, c.eos]
+            seq = np.r_[c.bos, view, c.eos]
+            self._made[key] = (seq, sounding_state(seq, c) if self.state else None)
         return self._made[key]
 
     def _piece(self, p: int, epoch: int) -> np.ndarray:

@@ -12,22 +12,30 @@ boundary artefact tells them apart. Each kind changes one aspect of the music an
                note keeps its pitch, length and place inside its segment
 ``jitter``     onsets moved at random (a chord's notes together), lengths kept: rhythm
                and tempo made unsteady; pitches untouched
+``drone``      a share of notes lose their release and sound to the end of the piece,
+               as when a Composer forgets a note-off
+``pileup``     extra notes, held for seconds, struck at a share of the onsets: polyphony
+               piles up; the piece's own notes untouched
+``loop``       from a point within the first passage, one passage of a few seconds played
+               over and over to the end, as a stuck sampler does
+``flat_velocity``  every note at the piece's median velocity: dynamics gone
+``scramble_velocity``  the piece's velocities dealt to its notes at random
 =============  ====================================================================
 
-A fifth kind, ``composer``, is made by sampling a Composer (see ``training/critic.py``).
-The corruptions return notes in the order they were given, each changed in place, so a test can
-compare them note for note.
+One more kind, ``composer``, is made by sampling a Composer (see ``compose.compose_negatives``).
+The corruptions return the piece's notes in the order they were given, each changed in place,
+and any added notes after them, so a test can compare them note for note. The loop and pileup
+start within the first seconds and cover the whole piece, and a drone can begin at any note, so
+that no window of a negative is a real window under another label.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tunesmith.config import NegativeConfig
+from tunesmith.config import CORRUPTIONS, VELOCITY_KINDS, NegativeConfig
 from tunesmith.data.codec import Codec
 from tunesmith.data.notes import Notes
-
-CORRUPTIONS = ("wrong_notes", "shuffle", "jitter")
 
 
 def random_notes(rng: np.random.Generator, n: int) -> Notes:
@@ -90,6 +98,74 @@ def jitter(notes: Notes, rng: np.random.Generator, seconds: float) -> Notes:
     return Notes(notes.start + shift, notes.end + shift, notes.pitch, notes.velocity)
 
 
+def drone(notes: Notes, rng: np.random.Generator, fraction: float) -> Notes:
+    """Drop the release of ``fraction`` of the notes (at least one): they sound to the end."""
+    n = len(notes)
+    chosen = rng.choice(n, size=min(max(1, round(n * fraction)), n), replace=False)
+    end = notes.end.copy()
+    end[chosen] = notes.end.max()
+    return Notes(notes.start, end, notes.pitch, notes.velocity)
+
+
+def pileup(
+    notes: Notes, rng: np.random.Generator, fraction: float, most: int, seconds: float
+) -> Notes:
+    """At ``fraction`` of the distinct onsets (at least one), strike 1..``most`` extra notes
+    within the piece's pitch range at the onset's velocity, each held ``seconds / 2`` to
+    ``seconds``. The piece's notes come first, unchanged; the extra ones follow."""
+    onsets, first = np.unique(np.round(notes.start, 6), return_index=True)
+    k = min(max(1, round(len(onsets) * fraction)), len(onsets))
+    chosen = np.sort(rng.choice(len(onsets), size=k, replace=False))
+    count = rng.integers(1, most + 1, k)
+    at = np.repeat(chosen, count)
+    start = notes.start[first[at]]
+    length = rng.uniform(seconds / 2, seconds, len(at))
+    pitch = rng.integers(int(notes.pitch.min()), int(notes.pitch.max()) + 1, len(at))
+    velocity = notes.velocity[first[at]]
+    return Notes.from_arrays(
+        np.r_[notes.start, start],
+        np.r_[notes.end, start + length],
+        np.r_[notes.pitch, pitch],
+        np.r_[notes.velocity, velocity],
+    )
+
+
+def loop(notes: Notes, rng: np.random.Generator, seconds: float) -> Notes:
+    """Play the notes up to a point ``t0`` within the first ``seconds``, then the passage
+    ``[t0, t0 + seconds)`` over and over until the piece's last onset. Notes are kept in order,
+    the passage's repeats after the piece's own notes before ``t0`` and the first passage."""
+    origin = float(notes.start.min())
+    t0 = origin + rng.uniform(0.0, seconds)
+    passage = (notes.start >= t0) & (notes.start < t0 + seconds)
+    if not passage.any():  # a rest there: loop from the first note at or after t0
+        t0 = float(notes.start[notes.start >= t0].min()) if (notes.start >= t0).any() else origin
+        passage = (notes.start >= t0) & (notes.start < t0 + seconds)
+    keep = notes.start < t0 + seconds
+    last = float(notes.start.max())
+    repeats = int((last - t0) // seconds)
+    shifts = seconds * np.arange(1, repeats + 1)
+    rep = notes.take(np.flatnonzero(passage))
+    start = (rep.start[None] + shifts[:, None]).ravel()
+    fits = start <= last
+    return Notes.from_arrays(
+        np.r_[notes.start[keep], start[fits]],
+        np.r_[notes.end[keep], (rep.end[None] + shifts[:, None]).ravel()[fits]],
+        np.r_[notes.pitch[keep], np.tile(rep.pitch, repeats)[fits]],
+        np.r_[notes.velocity[keep], np.tile(rep.velocity, repeats)[fits]],
+    )
+
+
+def flat_velocity(notes: Notes) -> Notes:
+    """Every note at the piece's median velocity."""
+    level = np.full(len(notes), int(np.median(notes.velocity)), dtype=np.int16)
+    return Notes(notes.start, notes.end, notes.pitch, level)
+
+
+def scramble_velocity(notes: Notes, rng: np.random.Generator) -> Notes:
+    """The piece's velocities, dealt to its notes in a random order."""
+    return Notes(notes.start, notes.end, notes.pitch, rng.permutation(notes.velocity))
+
+
 def corrupt(
     kind: str, tokens: np.ndarray, codec: Codec, rng: np.random.Generator, config: NegativeConfig
 ) -> np.ndarray:
@@ -104,6 +180,16 @@ def corrupt(
         bad = shuffle_segments(notes, rng, config.segment_seconds)
     elif kind == "jitter":
         bad = jitter(notes, rng, config.jitter_seconds)
+    elif kind == "drone":
+        bad = drone(notes, rng, config.drone_fraction)
+    elif kind == "pileup":
+        bad = pileup(notes, rng, config.pileup_fraction, config.pileup_notes, config.pileup_seconds)
+    elif kind == "loop":
+        bad = loop(notes, rng, config.loop_seconds)
+    elif kind == "flat_velocity":
+        bad = flat_velocity(notes)
+    elif kind == "scramble_velocity":
+        bad = scramble_velocity(notes, rng)
     else:
-        raise ValueError(f"no corruption called {kind!r}; known: {CORRUPTIONS}")
+        raise ValueError(f"no corruption called {kind!r}; known: {CORRUPTIONS + VELOCITY_KINDS}")
     return codec.encode(bad)

@@ -1,10 +1,14 @@
 """Scoring music with a trained Critic: token sequences or MIDI files, many at once.
 
 A piece is read as the Critic was trained to read it (``BOS events EOS``, velocity dropped unless
-the Critic reads it) and cut into windows of the training length at the training stride; a piece
-shorter than one window is one shorter window. The windows of all pieces are scored together in
-large batches, and each piece gets the mean and the minimum of its window scores. Scores are
-``sigmoid(logit / T)`` with the temperature ``T`` fitted on the validation split.
+the Critic reads it, with what sounds at each event if it reads that) and cut into windows of the
+training length at the training stride; a piece shorter than one window is one shorter window.
+The windows of all pieces are scored together in large batches. Scores are ``sigmoid(logit / T)``
+with the temperature ``T`` fitted on the validation split.
+
+A piece's one score is the mean of its worst quarter of window scores: a piece is as good as its
+weak passages, so a few bad minutes cannot hide behind many good ones, while one odd window
+among many does not sink a piece. Its mean and minimum are reported beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tunesmith.config import CodecConfig, WindowConfig
 from tunesmith.data.codec import Codec
 from tunesmith.data.examples import critic_view
 from tunesmith.data.midi import MIDI_SUFFIXES, read_midi
+from tunesmith.data.sounding import sounding_state
 from tunesmith.data.windows import window_starts
 from tunesmith.errors import CheckpointError, NoDataError, TunesmithError
 from tunesmith.metrics import sigmoid
@@ -31,13 +36,20 @@ from tunesmith.models.load import load_model
 from tunesmith.runtime import pick_device
 
 BATCH = 256  # windows per forward pass
+WORST_SHARE = 0.25  # a piece's score: the mean of this share of its windows, the lowest scored
 
 
 @dataclass
 class PieceScore:
-    """The Critic's verdict on one piece: window scores in [0, 1], their mean and minimum."""
+    """The Critic's verdict on one piece: window scores in [0, 1]; its score (the mean of the
+    worst quarter, see the module docstring), their mean and minimum."""
 
     scores: np.ndarray
+
+    @property
+    def score(self) -> float:
+        worst = np.sort(self.scores)[: max(1, int(np.ceil(WORST_SHARE * len(self.scores))))]
+        return float(worst.mean())
 
     @property
     def mean(self) -> float:
@@ -73,7 +85,7 @@ class LoadedCritic:
     def sequences(self, pieces: list[np.ndarray]) -> list[np.ndarray]:
         """Event tokens of each piece as the Critic reads them: BOS, the view, EOS."""
         c = self.codec
-        velocity = self.model.config.velocity
+        velocity = self.model.config.reads_velocity
         return [
             np.r_[c.bos, critic_view(np.asarray(t, np.int64), c, velocity), c.eos] for t in pieces
         ]
@@ -83,18 +95,24 @@ class LoadedCritic:
         """Raw logits of every window of every piece (one array per piece)."""
         L, stride = self.windows.length, self.windows.stride
         seqs = self.sequences(pieces)
-        owners, rows, lengths = [], [], []
+        reads_state = self.model.config.state
+        owners, rows, states, lengths = [], [], [], []
         for k, seq in enumerate(seqs):
+            sounding = sounding_state(seq, self.codec) if reads_state else None
             for s in window_starts(len(seq), L, stride):
                 w = seq[s : s + L]
                 owners.append(k)
                 rows.append(np.pad(w, (0, L - len(w)), constant_values=self.codec.pad))
                 lengths.append(len(w))
+                if sounding is not None:
+                    states.append(np.pad(sounding[s : s + L], ((0, L - len(w)), (0, 0))))
         out = np.empty(len(rows), dtype=np.float64)
         for b in range(0, len(rows), BATCH):
             x = torch.from_numpy(np.stack(rows[b : b + BATCH])).to(self.device)
             n = torch.tensor(lengths[b : b + BATCH], device=self.device)
-            out[b : b + BATCH] = self.model(x, n).float().cpu().numpy()
+            state = torch.from_numpy(np.stack(states[b : b + BATCH])) if reads_state else None
+            z = self.model(x, n, None if state is None else state.to(self.device))
+            out[b : b + BATCH] = z.float().cpu().numpy()
         owners_arr = np.asarray(owners, dtype=np.int64)
         return [out[owners_arr == k] for k in range(len(seqs))]
 
@@ -103,8 +121,8 @@ class LoadedCritic:
         return [PieceScore(sigmoid(z / self.temperature)) for z in self.logits(pieces)]
 
     def piece_scores(self, pieces: list[np.ndarray]) -> np.ndarray:
-        """Each piece's mean window score: the one number a piece gets."""
-        return np.array([s.mean for s in self.score_tokens(pieces)])
+        """Each piece's score (:attr:`PieceScore.score`): the one number a piece gets."""
+        return np.array([s.score for s in self.score_tokens(pieces)])
 
     def score_files(
         self, paths: Sequence[str | os.PathLike]
@@ -161,8 +179,8 @@ def critique(
     paths: list[str | os.PathLike], critic: str | os.PathLike, device: str = "auto"
 ) -> dict[str, Any]:
     """``critique``: score MIDI files and folders with the Critic at ``critic``. Returns the
-    Critic's path, per file its mean and minimum window score and window count, and the files
-    skipped with their reasons; :class:`NoDataError` when nothing could be scored."""
+    Critic's path, per file its score, mean and minimum window score and window count, and the
+    files skipped with their reasons; :class:`NoDataError` when nothing could be scored."""
     loaded = load_critic(critic, pick_device(device))
     files, skipped = midi_files(paths)
     scored, bad = loaded.score_files(files)
@@ -173,7 +191,13 @@ def critique(
             f"none of {len(files)} file(s) could be scored ({first['file']}: {first['reason']})"
         )
     rows = [
-        {"file": str(p), "mean": round(s.mean, 4), "min": round(s.min, 4), "windows": s.windows}
+        {
+            "file": str(p),
+            "score": round(s.score, 4),
+            "mean": round(s.mean, 4),
+            "min": round(s.min, 4),
+            "windows": s.windows,
+        }
         for p, s in scored
     ]
     return {"critic": str(loaded.path), "files": rows, "skipped": skipped}

@@ -1,4 +1,5 @@
-"""The Critic: an LSTM that reads a window of events in order and gives one logit (real vs bad)."""
+"""The Critic: an LSTM that reads a window of events in order (and, with ``state``, what sounds
+at each of them) and gives one logit (real vs bad)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tunesmith.config import CriticConfig
 from tunesmith.data.examples import Examples
+from tunesmith.data.sounding import FEATURES
 
 
 class Critic(nn.Module):
-    """Token embedding -> ``nn.LSTM`` -> [state at the last real token, mean over real tokens]
-    -> dropout -> linear -> one logit per window.
+    """Token embedding (+ a linear map of the sounding state) -> ``nn.LSTM`` -> [state at the
+    last real token, mean over real tokens] -> dropout -> linear -> one logit per window.
 
-    ``forward(tokens, lengths)``: ``(B, T)`` ids, PAD after each window's ``lengths`` tokens.
+    ``forward(tokens, lengths, state)``: ``(B, T)`` ids, PAD after each window's ``lengths``
+    tokens; ``state`` ``(B, T, FEATURES)``, needed exactly when the config's ``state`` is on.
     Pooling looks only at real tokens, so a padded short window scores as itself.
     """
 
@@ -24,6 +27,7 @@ class Critic(nn.Module):
         self.config = config
         c = config
         self.embed = nn.Embedding(vocab_size, c.embedding, padding_idx=pad)
+        self.sounding = nn.Linear(FEATURES, c.embedding) if c.state else None
         self.lstm = nn.LSTM(
             c.embedding,
             c.hidden,
@@ -36,9 +40,16 @@ class Critic(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(2 * width, 1)
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor | None = None
+    ) -> torch.Tensor:
         B, T = tokens.shape
-        x = self.drop(self.embed(tokens))
+        x = self.embed(tokens)
+        if self.sounding is not None:
+            if state is None:
+                raise ValueError("this Critic reads the sounding state: pass state")
+            x = x + self.sounding(state)
+        x = self.drop(x)
         padded = bool((lengths < T).any())
         if self.config.bidirectional and padded:
             # The backward direction must start at each window's last real token, not at PAD.
@@ -75,5 +86,7 @@ def critic_logits(
     out = []
     for b in range(0, len(examples), batch_size):
         batch = examples.batch(np.arange(b, min(b + batch_size, len(examples))), epoch)
-        out.append(model(batch["tokens"].to(device), batch["lengths"].to(device)).float().cpu())
+        state = batch["state"].to(device) if "state" in batch else None
+        logits = model(batch["tokens"].to(device), batch["lengths"].to(device), state)
+        out.append(logits.float().cpu())
     return torch.cat(out).numpy() if out else np.empty(0)

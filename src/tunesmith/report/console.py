@@ -183,13 +183,14 @@ def print_demo(summary: dict, out: Path) -> None:
 
 
 def print_critique(scores: dict[str, Any]) -> None:
-    """Per file its mean and minimum window score and window count; the skipped files."""
+    """Per file its score, mean and minimum window score and window count; the skipped files."""
     console = Console()
     table = Table(title=f"Critic {scores['critic']}: scores in [0, 1], 1 = like real music")
-    for col in ("file", "mean", "min", "windows"):
+    for col in ("file", "score", "mean", "min", "windows"):
         table.add_column(col, justify="left" if col == "file" else "right")
     for r in scores["files"]:
-        table.add_row(r["file"], f"{r['mean']:.3f}", f"{r['min']:.3f}", str(r["windows"]))
+        cells = (f"{r[k]:.3f}" for k in ("score", "mean", "min"))
+        table.add_row(r["file"], *cells, str(r["windows"]))
     console.print(table)
     skipped = scores["skipped"]
     console.print(f"scored {len(scores['files'])} file(s), skipped {len(skipped)}", highlight=False)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -11,13 +12,52 @@ import torch.nn.functional as F
 
 from tunesmith.checkpoint import load_weights
 from tunesmith.compose import compose_negatives
-from tunesmith.config import CRITIC, CriticConfig, NegativeConfig, WindowConfig
+from tunesmith.config import (
+    CRITIC,
+    VELOCITY_BINS_FOR_DYNAMICS,
+    CriticConfig,
+    NegativeConfig,
+    WindowConfig,
+)
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.examples import Examples
 from tunesmith.metrics import binary_metrics
 from tunesmith.models.critic import Critic, critic_logits
 from tunesmith.progress import Progress, Silent
 from tunesmith.runtime import Runtime
+
+
+def velocity_bins(cache: TokenCache, split: str = "train") -> int:
+    """How many velocity bins the pieces of ``split`` use."""
+    c = cache.codec
+    used = np.zeros(c.velocity_bins, dtype=bool)
+    for piece in cache.split(split):
+        t = cache.piece_tokens(piece)
+        used[np.unique(t[(t >= c.velocity) & (t < c.num_events)]) - c.velocity] = True
+    return int(used.sum())
+
+
+def resolve_settings(
+    cache: TokenCache, model: CriticConfig, negatives: NegativeConfig
+) -> tuple[CriticConfig, NegativeConfig, list[str]]:
+    """The Critic's settings with ``velocity = auto`` decided from the train split, the velocity
+    kinds left out of ``negatives`` when it does not read velocity, and a line on each choice."""
+    notes = []
+    bins = velocity_bins(cache)
+    dynamics = bins > VELOCITY_BINS_FOR_DYNAMICS
+    if model.velocity == "auto":
+        model = dataclasses.replace(model, velocity="on" if dynamics else "off")
+        notes.append(
+            f"velocity: {model.velocity} (auto: the train split uses {bins} velocity bin(s); "
+            f"on above {VELOCITY_BINS_FOR_DYNAMICS})"
+        )
+    # Without dynamics to flatten or scramble, a velocity negative is a copy of a real piece.
+    kept = negatives.for_velocity(model.reads_velocity and dynamics)
+    if kept != negatives:
+        dropped = ",".join(k for k in negatives.kinds if k not in kept.kinds)
+        why = "the Critic reads no velocity" if not model.reads_velocity else "no dynamics"
+        notes.append(f"negatives: left out {dropped} ({why})")
+    return model, kept, notes
 
 
 class CriticTask:
@@ -40,9 +80,10 @@ class CriticTask:
     ) -> None:
         self.cache = cache
         self.codec = cache.codec
-        self.model_config = model or CriticConfig()
+        self.model_config, self.negatives, self.notes = resolve_settings(
+            cache, model or CriticConfig(), negatives or NegativeConfig()
+        )
         self.window_config = windows or CRITIC.windows or WindowConfig()
-        self.negatives = negatives or NegativeConfig()
         self.seed = seed
         composed: dict[str, list[np.ndarray]] = {}
         if "composer" in self.negatives.kinds:
@@ -73,10 +114,11 @@ class CriticTask:
             split,
             self.window_config,
             self.negatives,
-            self.model_config.velocity,
+            self.model_config.reads_velocity,
             self.seed,
             composed,
             augment,
+            self.model_config.state,
         )
 
     def num_train(self) -> int:
@@ -86,7 +128,7 @@ class CriticTask:
         return self.train_set.batch(indices, epoch)
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        logits = model(batch["tokens"], batch["lengths"])
+        logits = model(batch["tokens"], batch["lengths"], batch.get("state"))
         loss = F.binary_cross_entropy_with_logits(logits.float(), batch["labels"], reduction="sum")
         return loss, len(batch["labels"])
 

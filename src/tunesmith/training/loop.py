@@ -94,7 +94,7 @@ class Task(Protocol):
 class TrainResult:
     out: Path
     state: TrainState
-    stop: str  # "epochs", "early stop", "time budget", "interrupted"
+    stop: str  # "epochs", "early stop", "step budget", "time budget", "interrupted"
 
     @property
     def best(self) -> Path:
@@ -103,8 +103,8 @@ class TrainResult:
 
 def lr_at(config: TrainConfig, step: int, progress: float, lr_scale: float) -> float:
     """Learning rate for ``step``: linear warm-up, then cosine over ``progress`` in [0, 1]
-    (the larger of the share of steps and the share of the time budget), or the plateau
-    schedule's scale."""
+    (the share of the steps done; without ``max_steps`` the larger of that and the share of the
+    time budget spent), or the plateau schedule's scale."""
     base = config.lr
     if step < config.warmup_steps:
         return base * (step + 1) / config.warmup_steps
@@ -190,6 +190,8 @@ def train(
     if steps_per_epoch == 0:
         raise ConfigError(f"train.batch_size ({B}) exceeds the {n} training examples")
     total_steps = steps_per_epoch * config.epochs
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
     budget = config.max_minutes * 60.0
     ddp = DistributedDataParallel(model) if rt.distributed else model
     precision = pick_precision(config.precision, rt.device)
@@ -260,7 +262,9 @@ def train(
             (loss_sum * (rt.world / global_count)).backward()
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            frac = max(state.step / total_steps, state.elapsed / budget if budget else 0.0)
+            frac = state.step / total_steps
+            if budget and not config.max_steps:  # the clock is the budget: the schedule follows it
+                frac = max(frac, state.elapsed / budget)
             lr = lr_at(config, state.step, frac, state.lr_scale)
             for g in optimizer.param_groups:
                 g["lr"] = lr
@@ -286,6 +290,8 @@ def train(
                 log.step(state.epoch + 1, state.step, state.elapsed, loss, lr, rate, extra)
             if stop_asked:
                 stop = "interrupted"
+            elif config.max_steps and state.step >= config.max_steps:
+                stop = "step budget"
             elif budget and state.elapsed >= budget:
                 stop = "time budget"
             epoch_end = state.batch_in_epoch == steps_per_epoch

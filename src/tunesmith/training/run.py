@@ -74,6 +74,8 @@ def train_model(
                     progress,
                     str(init) if init else None,
                 )
+                for note in task.notes:
+                    say(f"critic {note}")
             else:
                 assert isinstance(settings.model, ComposerConfig)
                 task = ComposerTask(cache, settings.model, settings.windows, settings.train.seed)
