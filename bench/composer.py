@@ -126,7 +126,7 @@ def main() -> None:
     print(f"unigram cross-entropy of validation tokens: {out['unigram_nll']} nats", flush=True)
 
     # -- ours: the defaults of `tunesmith train composer`, with the budget asked for --------------
-    config = dataclasses.replace(COMPOSER.train, max_minutes=args.minutes)
+    config = dataclasses.replace(COMPOSER.train, max_steps=0, max_minutes=args.minutes)
     task = ComposerTask(cache, seed=config.seed)
     params = task.model.num_parameters()
     with tempfile.TemporaryDirectory() as tmp:

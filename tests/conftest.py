@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tunesmith.data.corpus import convert_scores, corpus_source
+
+# Under pytest-xdist each worker is a process: share the cores out, or every worker's OpenMP
+# threads spin against the others' (measured on 2 cores: steps a hundred times slower).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    workers = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 # A fixed handful of chorales (ids are music21 corpus file names), chosen for variety in length.
 CHORALES = (

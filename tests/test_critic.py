@@ -16,7 +16,7 @@ from tunesmith.config import CriticConfig, NegativeConfig, TrainConfig, WindowCo
 from tunesmith.data.midi import read_midi, write_midi
 from tunesmith.data.negatives import drone
 from tunesmith.data.notes import Notes
-from tunesmith.data.sounding import HELD_SECONDS, sounding_state
+from tunesmith.data.state import HELD_SECONDS, piece_state
 from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.judging.critic_report import calibrate, critic_report
 from tunesmith.judging.scoring import PieceScore, load_critic
@@ -60,7 +60,8 @@ def trained(bach_cache, tmp_path_factory):
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["one way", "both ways"])
 def test_a_padded_window_scores_as_itself(bidirectional):
     torch.manual_seed(0)
-    model = Critic(CriticConfig(embedding=8, hidden=16, bidirectional=bidirectional), VOCAB, PAD)
+    config = CriticConfig(embedding=8, hidden=16, bidirectional=bidirectional, peak=True)
+    model = Critic(config, VOCAB, PAD)
     model.eval()
     short = torch.randint(0, 300, (1, 20))
     padded = torch.full((1, 50), PAD)
@@ -291,22 +292,28 @@ def test_velocity_is_read_exactly_when_the_train_split_has_dynamics(bach_cache, 
         )
 
 
-def test_the_sounding_state_counts_what_sounds_from_before_a_window(bach_cache):
+def test_the_piece_state_says_what_sounds_and_which_pitch_classes_came_before(bach_cache):
     codec = bach_cache.codec
-    # A note held 10 s, and two short ones struck while it sounds.
-    notes = Notes.from_rows([(60, 0.0, 10.0, 80), (64, 0.5, 1.0, 80), (67, 6.0, 6.5, 80)])
+    # A note held 10 s, and three short ones struck while it sounds (the last an octave of C).
+    notes = Notes.from_rows(
+        [(60, 0.0, 10.0, 80), (64, 0.5, 1.0, 80), (67, 6.0, 6.5, 80), (72, 7.0, 7.5, 80)]
+    )
     tokens = codec.encode(notes)
-    state = np.expm1(sounding_state(tokens, codec))
+    state = piece_state(tokens, codec)
+    sounding, share = np.expm1(state[:, :3]), state[:, 3]
     names = [codec.describe(t) for t in tokens]
-    on67 = names.index("note_on(67)")
-    assert state[names.index("note_on(64)")].tolist() == [2, 0, 0]
-    assert state[on67].tolist() == [2, 1, 1]  # 60 has sounded 6 s: longer than 1 s and 4 s
-    assert state[-1].tolist() == [0, 0, 0]  # the last token releases 60
+    at = {n: names.index(f"note_on({n})") for n in (60, 64, 67, 72)}
+    assert sounding[at[64]].tolist() == [2, 0, 0]
+    assert sounding[at[67]].tolist() == [2, 1, 1]  # 60 has sounded 6 s: longer than 1 s and 4 s
+    assert sounding[-1].tolist() == [0, 0, 0]  # the last token releases 60
     assert HELD_SECONDS == (1.0, 4.0)
+    # The share of earlier notes with the struck note's pitch class: C, E, G, then C again.
+    assert [share[at[n]] for n in (60, 64, 67, 72)] == [0.0, 0.0, 0.0, pytest.approx(1 / 3)]
+    assert share[names.index("note_off(64)")] == 0.0
     # Only the past counts: a window cut from the piece sees what its whole piece says.
     real = bach_cache.piece_tokens(bach_cache.split("test")[0]).astype(np.int64)
-    full = sounding_state(real, codec)
-    cut = sounding_state(real[:300], codec)
+    full = piece_state(real, codec)
+    cut = piece_state(real[:300], codec)
     clock = np.cumsum((real >= codec.shift) & (real < codec.velocity))  # any shift moves time
     before_end = clock[:300] < clock[299]
     np.testing.assert_array_equal(cut[before_end], full[:300][before_end])
@@ -316,8 +323,8 @@ def test_a_drone_made_from_a_real_piece_sounds_far_more(bach_cache):
     codec = bach_cache.codec
     piece = codec.decode(bach_cache.piece_tokens(bach_cache.split("test")[0]))
     bad = drone(piece, np.random.default_rng(0), 0.15)
-    real_state = np.expm1(sounding_state(codec.encode(piece), codec))
-    drone_state = np.expm1(sounding_state(codec.encode(bad), codec))
+    real_state = np.expm1(piece_state(codec.encode(piece), codec)[:, :3])
+    drone_state = np.expm1(piece_state(codec.encode(bad), codec)[:, :3])
     assert drone_state[:, 0].mean() > 3 * real_state[:, 0].mean()
     assert drone_state[:, 2].mean() > 10 * max(real_state[:, 2].mean(), 0.1)
 
@@ -335,7 +342,7 @@ def hearing(bach_cache, tmp_path_factory):
     """A tiny Critic that reads the sounding state, trained on the default mix of negatives."""
     task = CriticTask(
         bach_cache,
-        CriticConfig(embedding=16, hidden=32, dropout=0.0, state=True),
+        CriticConfig(embedding=16, hidden=32, dropout=0.0, state=True, peak=True),
         WindowConfig(length=64, stride=32),
         NegativeConfig(),
         seed=0,

@@ -310,9 +310,13 @@ def test_examples_are_balanced_and_every_kind_equally_common(bach_cache):
     labels = ex.labels()
     assert labels.mean() == 0.5
     kinds = ex.kinds()
-    counts = {k: int(np.sum(kinds == k)) for k in ("random", "wrong_notes", "shuffle", "jitter")}
+    counts = {k: int(np.sum(kinds == k)) for k in NegativeConfig().kinds}
     assert max(counts.values()) - min(counts.values()) <= 1
     assert int(np.sum(kinds == "real")) == len(ex) // 2
+    # Each window meets every kind in turn, one an epoch.
+    n, K = len(ex) // 2, len(counts)
+    met = {ex.kind(n + 5, epoch) for epoch in range(K)}
+    assert met == set(counts)
     batch = ex.batch(np.arange(len(ex)), epoch=0)
     assert batch["labels"].numpy().tolist() == labels.tolist()
 

@@ -180,6 +180,24 @@ def test_a_time_budget_stops_the_run_and_still_validates_and_saves(bach_cache, t
     assert (tmp_path / "run" / "best" / "model.safetensors").exists()
 
 
+def test_a_step_budget_ends_the_same_run_however_slow_the_steps(bach_cache, tmp_path):
+    # A generous clock cap that does not bind: the run is the steps, and so is its schedule.
+    config = TrainConfig(batch_size=8, epochs=1000, max_steps=9, max_minutes=5.0, patience=0)
+    runs = []
+    for name in ("a", "b"):
+        result = train(tiny_task(bach_cache), config, tmp_path / name, CPU, echo=lambda s: None)
+        assert result.stop == "step budget"
+        assert result.state.step == 9
+        assert result.state.history[-1]["step"] == 9  # validated at the end
+        runs.append([r for r in read_log(tmp_path / name) if r["event"] == "step"])
+    a, b = runs
+    assert [r["lr"] for r in a] == [r["lr"] for r in b]
+    assert a[-1]["lr"] == pytest.approx(lr_at(config, 8, 8 / 9, 1.0))
+    assert weights(tmp_path / "a").keys() == weights(tmp_path / "b").keys()
+    for name, w in weights(tmp_path / "a").items():
+        assert torch.equal(w, weights(tmp_path / "b")[name]), name
+
+
 def test_precision_is_bf16_only_where_the_cpu_computes_it_natively(bach_cache, tmp_path):
     cpu = torch.device("cpu")
     flags = (

@@ -1,8 +1,9 @@
 """The whole story on one corpus, end to end: prepare, train a Critic, train a Composer, extend
 the Critic with the Composer's own pieces as negatives, and let it judge the Composer.
 
-Budgets are wall-clock minutes per stage: ``DEMO`` fits in about 12 minutes on a 2-core CPU, and
-``DEMO_QUICK`` shrinks models and budgets so the whole run takes about a minute (for tests).
+Budgets are optimizer steps per stage, so the same command and seed give the same figures however
+busy the machine: ``DEMO`` takes about TODO minutes on a 2-core CPU, and ``DEMO_QUICK`` shrinks
+models and budgets so the whole run takes about a minute (for tests).
 """
 
 from __future__ import annotations
@@ -81,11 +82,11 @@ def _stages(
     times: dict[str, float] = {}
     summary: dict[str, Any] = {"plan": _plan_dict(plan), "seconds": times}
 
-    def fit(task: Task, preset: Preset, run: str, minutes: float | None = None) -> TrainResult:
+    def fit(task: Task, preset: Preset, run: str, steps: int | None = None) -> TrainResult:
         assert preset.train is not None
         config = dataclasses.replace(preset.train, seed=seed)
-        if minutes is not None:
-            config = dataclasses.replace(config, max_minutes=minutes)
+        if steps is not None:
+            config = dataclasses.replace(config, max_steps=steps)
         # The bars show the training; each stage prints its result.
         return train(task, config, out / run, rt, progress=progress, echo=lambda s: None)
 
@@ -105,15 +106,17 @@ def _stages(
     assert isinstance(composer.model, ComposerConfig)
     assert composer.windows
     t = time.perf_counter()
-    say(f"[1/4] Critic: real pieces against {', '.join(critic.negatives.kinds)}")
-    task: Task = CriticTask(cache, critic.model, critic.windows, critic.negatives, seed=seed)
-    fit(task, critic, "critic")
+    first = CriticTask(cache, critic.model, critic.windows, critic.negatives, seed=seed)
+    say(f"[1/4] Critic: real pieces against {', '.join(first.negatives.kinds)}")
+    for note in first.notes:
+        say(f"  {note}")
+    fit(first, critic, "critic")
     summary["critic"] = judge(out / "critic", "Critic")
     times["critic"] = time.perf_counter() - t
 
     t = time.perf_counter()
     say("[2/4] Composer: next-event prediction on the train split")
-    task = ComposerTask(cache, composer.model, composer.windows, seed=seed)
+    task: Task = ComposerTask(cache, composer.model, composer.windows, seed=seed)
     result = fit(task, composer, "composer")
     summary["composer"] = {"valid_nll": result.state.best, "steps": result.state.step}
     say(
@@ -139,7 +142,7 @@ def _stages(
         progress=progress,
         init=str(out / "critic" / "best"),
     )
-    fit(task, critic, "critic-composer", plan.extend_minutes)
+    fit(task, critic, "critic-composer", plan.extend_steps)
     summary["critic_composer"] = judge(out / "critic-composer", "Critic with Composer negatives")
     times["critic_composer"] = time.perf_counter() - t
 

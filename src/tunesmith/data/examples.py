@@ -1,12 +1,13 @@
 """The Critic's view of music: real windows against as many negative windows, from the same split.
 
 Example ``i < n`` is the ``i``-th real window of the split; example ``n + i`` is its negative,
-of kind ``kinds[i % len(kinds)]``, cut at the same place from a bad version of the same piece
-(a corruption of it, random notes of its length, or a Composer's piece). So the two classes are
-balanced, every kind is equally common, and nothing from another split is ever used.
+in epoch ``e`` of kind ``kinds[(i + e) % len(kinds)]``, cut at the same place from a bad version
+of the same piece (a corruption of it, random notes of its length, or a Composer's piece). So the
+two classes are balanced, every kind is equally common, each window meets every kind in turn
+over the epochs, and nothing from another split is ever used.
 Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)``. With
 ``state`` each window also carries what sounds at each of its events, from its whole piece
-(:mod:`tunesmith.data.sounding`).
+(:mod:`tunesmith.data.state`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from tunesmith.config import NegativeConfig, WindowConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import Codec
 from tunesmith.data.negatives import corrupt
-from tunesmith.data.sounding import FEATURES, sounding_state
 from tunesmith.data.split import SPLITS
+from tunesmith.data.state import FEATURES, piece_state
 from tunesmith.data.windows import window_index
 
 
@@ -64,17 +65,18 @@ class Examples:
     def __len__(self) -> int:
         return 2 * len(self.index)
 
-    def kind(self, i: int) -> str:
-        """``real`` or the negative kind of example ``i``."""
+    def kind(self, i: int, epoch: int = 0) -> str:
+        """``real`` or the negative kind of example ``i`` in ``epoch``."""
         n = len(self.index)
-        return "real" if i < n else self.negatives.kinds[(i - n) % len(self.negatives.kinds)]
+        kinds = self.negatives.kinds
+        return "real" if i < n else kinds[(i - n + epoch) % len(kinds)]
 
     def labels(self) -> np.ndarray:
         n = len(self.index)
         return np.r_[np.ones(n), np.zeros(n)]
 
-    def kinds(self) -> np.ndarray:
-        return np.array([self.kind(i) for i in range(len(self))])
+    def kinds(self, epoch: int = 0) -> np.ndarray:
+        return np.array([self.kind(i, epoch) for i in range(len(self))])
 
     def batch(self, indices: np.ndarray, epoch: int) -> dict[str, torch.Tensor]:
         L = self.windows.length
@@ -85,7 +87,7 @@ class Examples:
         n = len(self.index)
         for row, i in enumerate(int(i) for i in indices):
             p, start = (int(v) for v in self.index[i % n])
-            kind = self.kind(i)
+            kind = self.kind(i, epoch)
             seq, sounding = self._sequence(p, kind, epoch)
             if kind == "composer" and len(seq) > L:
                 # A composed piece is no longer than most real ones: wrap instead of clipping,
@@ -131,7 +133,7 @@ class Examples:
                     view = bad[: len(view)] if kind == "random" else bad
             c = self.codec
             seq = np.r_[c.bos, view, c.eos]
-            self._made[key] = (seq, sounding_state(seq, c) if self.state else None)
+            self._made[key] = (seq, piece_state(seq, c) if self.state else None)
         return self._made[key]
 
     def _piece(self, p: int, epoch: int) -> np.ndarray:

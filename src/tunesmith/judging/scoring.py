@@ -27,7 +27,7 @@ from tunesmith.config import CodecConfig, WindowConfig
 from tunesmith.data.codec import Codec
 from tunesmith.data.examples import critic_view
 from tunesmith.data.midi import MIDI_SUFFIXES, read_midi
-from tunesmith.data.sounding import sounding_state
+from tunesmith.data.state import piece_state
 from tunesmith.data.windows import window_starts
 from tunesmith.errors import CheckpointError, NoDataError, TunesmithError
 from tunesmith.metrics import sigmoid
@@ -98,7 +98,7 @@ class LoadedCritic:
         reads_state = self.model.config.state
         owners, rows, states, lengths = [], [], [], []
         for k, seq in enumerate(seqs):
-            sounding = sounding_state(seq, self.codec) if reads_state else None
+            sounding = piece_state(seq, self.codec) if reads_state else None
             for s in window_starts(len(seq), L, stride):
                 w = seq[s : s + L]
                 owners.append(k)

@@ -10,12 +10,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from tunesmith.config import CriticConfig
 from tunesmith.data.examples import Examples
-from tunesmith.data.sounding import FEATURES
+from tunesmith.data.state import FEATURES
 
 
 class Critic(nn.Module):
-    """Token embedding (+ a linear map of the sounding state) -> ``nn.LSTM`` -> [state at the
-    last real token, mean over real tokens] -> dropout -> linear -> one logit per window.
+    """Token embedding (+ a linear map of the piece state) -> ``nn.LSTM`` -> [state at the last
+    real token, mean over real tokens, and with ``peak`` the maximum over them] -> dropout ->
+    linear -> one logit per window.
 
     ``forward(tokens, lengths, state)``: ``(B, T)`` ids, PAD after each window's ``lengths``
     tokens; ``state`` ``(B, T, FEATURES)``, needed exactly when the config's ``state`` is on.
@@ -38,7 +39,7 @@ class Critic(nn.Module):
         )
         width = c.hidden * (2 if c.bidirectional else 1)
         self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(2 * width, 1)
+        self.head = nn.Linear((3 if c.peak else 2) * width, 1)
 
     def forward(
         self, tokens: torch.Tensor, lengths: torch.Tensor, state: torch.Tensor | None = None
@@ -67,7 +68,10 @@ class Critic(nn.Module):
                 last = torch.cat([last[:, :H], y[:, 0, H:]], dim=1)
         mask = (torch.arange(T, device=tokens.device)[None] < lengths[:, None]).to(y.dtype)
         mean = (y * mask[..., None]).sum(dim=1) / lengths[:, None].to(y.dtype)
-        features = self.drop(torch.cat([last, mean], dim=1))
+        pooled = [last, mean]
+        if self.config.peak:  # a mean over hundreds of events drowns one wrong note; a max does not
+            pooled.append(y.masked_fill(mask[..., None] == 0, float("-inf")).amax(dim=1))
+        features = self.drop(torch.cat(pooled, dim=1))
         return self.head(features).squeeze(1)
 
     def num_parameters(self) -> int:

@@ -169,7 +169,8 @@ def run_adversarial(
 
 def _round_budget(preset: Preset, minutes: float, seed: int) -> TrainConfig:
     assert preset.train is not None
-    return dataclasses.replace(preset.train, max_minutes=minutes, seed=seed)
+    # Rounds are still sized in minutes: the clock, not the preset's steps, is their budget.
+    return dataclasses.replace(preset.train, max_steps=0, max_minutes=minutes, seed=seed)
 
 
 def _train(task: Task, config: TrainConfig, run: Path, rt: Runtime, progress: Progress):
