@@ -280,8 +280,8 @@ VELOCITY = ("auto", "on", "off")
 
 @dataclass(frozen=True)
 class CriticConfig(Config):
-    """Size of the Critic: token embedding (plus, with ``state``, what sounds at each event)
-    -> LSTM -> pooled over time (last state and mean) -> one logit."""
+    """Size of the Critic: token embedding (plus, with ``state``, the piece state at each event)
+    -> LSTM -> pooled over time (last state, mean, and with ``peak`` maximum) -> one logit."""
 
     section: ClassVar[str] = "critic"
     embedding: int = setting(64, "token embedding size")
@@ -301,8 +301,8 @@ class CriticConfig(Config):
     # the CRITIC preset turns it on.
     state: bool = setting(
         False,
-        "also feed, at every event, how many notes sound and how many have been held long "
-        "(from the whole piece, so a window knows what was struck before it)",
+        "also feed, at every event, how many notes sound, how many have been held long, and "
+        "the struck pitch class's share so far (from the whole piece, not only the window)",
     )
 
     # Off by default for the same reason; measured on the chorales' default mix (1,500 steps),

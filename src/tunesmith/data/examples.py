@@ -6,7 +6,7 @@ of the same piece (a corruption of it, random notes of its length, or a Composer
 two classes are balanced, every kind is equally common, each window meets every kind in turn
 over the epochs, and nothing from another split is ever used.
 Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)``. With
-``state`` each window also carries what sounds at each of its events, from its whole piece
+``state`` each window also carries the piece state at each of its events, from its whole piece
 (:mod:`tunesmith.data.state`).
 """
 
@@ -88,7 +88,7 @@ class Examples:
         for row, i in enumerate(int(i) for i in indices):
             p, start = (int(v) for v in self.index[i % n])
             kind = self.kind(i, epoch)
-            seq, sounding = self._sequence(p, kind, epoch)
+            seq, context = self._sequence(p, kind, epoch)
             if kind == "composer" and len(seq) > L:
                 # A composed piece is no longer than most real ones: wrap instead of clipping,
                 # or long pieces' windows would all be its last one (and its EOS a giveaway).
@@ -97,8 +97,8 @@ class Examples:
                 start = min(start, max(len(seq) - L, 0))
             window = seq[start : start + L]
             tokens[row, : len(window)] = window
-            if state is not None and sounding is not None:
-                state[row, : len(window)] = sounding[start : start + L]
+            if state is not None and context is not None:
+                state[row, : len(window)] = context[start : start + L]
             lengths[row] = len(window)
             labels[row] = kind == "real"
         out = {
@@ -115,7 +115,7 @@ class Examples:
 
     def _sequence(self, p: int, kind: str, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
         """BOS + the view of piece ``p`` (or its negative of ``kind``) + EOS, and with ``state``
-        what sounds at each of its tokens; kept per epoch."""
+        the piece state at each of its tokens; kept per epoch."""
         key = (epoch, p, kind)
         if key not in self._made:
             if self._made and next(iter(self._made))[0] != epoch:

@@ -1,8 +1,9 @@
 """Scoring music with a trained Critic: token sequences or MIDI files, many at once.
 
 A piece is read as the Critic was trained to read it (``BOS events EOS``, velocity dropped unless
-the Critic reads it, with what sounds at each event if it reads that) and cut into windows of the
-training length at the training stride; a piece shorter than one window is one shorter window.
+the Critic reads it, with the piece state at each event if it reads that) and cut into windows
+of the training length at the training stride; a piece shorter than one window is one shorter
+window.
 The windows of all pieces are scored together in large batches. Scores are ``sigmoid(logit / T)``
 with the temperature ``T`` fitted on the validation split.
 
@@ -98,14 +99,14 @@ class LoadedCritic:
         reads_state = self.model.config.state
         owners, rows, states, lengths = [], [], [], []
         for k, seq in enumerate(seqs):
-            sounding = piece_state(seq, self.codec) if reads_state else None
+            context = piece_state(seq, self.codec) if reads_state else None
             for s in window_starts(len(seq), L, stride):
                 w = seq[s : s + L]
                 owners.append(k)
                 rows.append(np.pad(w, (0, L - len(w)), constant_values=self.codec.pad))
                 lengths.append(len(w))
-                if sounding is not None:
-                    states.append(np.pad(sounding[s : s + L], ((0, L - len(w)), (0, 0))))
+                if context is not None:
+                    states.append(np.pad(context[s : s + L], ((0, L - len(w)), (0, 0))))
         out = np.empty(len(rows), dtype=np.float64)
         for b in range(0, len(rows), BATCH):
             x = torch.from_numpy(np.stack(rows[b : b + BATCH])).to(self.device)

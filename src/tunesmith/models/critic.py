@@ -28,7 +28,7 @@ class Critic(nn.Module):
         self.config = config
         c = config
         self.embed = nn.Embedding(vocab_size, c.embedding, padding_idx=pad)
-        self.sounding = nn.Linear(FEATURES, c.embedding) if c.state else None
+        self.state_in = nn.Linear(FEATURES, c.embedding) if c.state else None
         self.lstm = nn.LSTM(
             c.embedding,
             c.hidden,
@@ -46,10 +46,10 @@ class Critic(nn.Module):
     ) -> torch.Tensor:
         B, T = tokens.shape
         x = self.embed(tokens)
-        if self.sounding is not None:
+        if self.state_in is not None:
             if state is None:
-                raise ValueError("this Critic reads the sounding state: pass state")
-            x = x + self.sounding(state)
+                raise ValueError("this Critic reads the piece state: pass state")
+            x = x + self.state_in(state)
         x = self.drop(x)
         padded = bool((lengths < T).any())
         if self.config.bidirectional and padded:
