@@ -11,11 +11,11 @@ from tunesmith.cli.common import add_data_args, add_device_arg, data_source
 def add_parser(verbs) -> None:
     p = verbs.add_parser(
         "demo",
-        help="prepare, train both models, let the Critic judge the Composer (about 12 min)",
+        help="prepare, train both models, let the Critic judge the Composer (about 8 min)",
         description="End to end on the embedded corpus (or --midi-dir): prepare the data, train "
         "a Critic, train a Composer, extend the Critic with the Composer's own pieces as "
-        "negatives, then compose 50 pieces and judge them beside real and random music. About "
-        "12 minutes on a 2-core CPU; --quick takes about a minute.",
+        "negatives, then compose 50 pieces and judge them beside real and random music. Sized "
+        "in steps: about 7 minutes on a 2-core CPU with bf16; --quick takes under a minute.",
     )
     add_data_args(p)
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (demo)")
