@@ -3,9 +3,8 @@
 A piece is read as the Critic was trained to read it (``BOS events EOS``, velocity dropped unless
 the Critic reads it, with the piece state at each event if it reads that) and cut into windows
 of the training length at the training stride; a piece shorter than one window is one shorter
-window.
-The windows of all pieces are scored together in large batches. Scores are ``sigmoid(logit / T)``
-with the temperature ``T`` fitted on the validation split.
+window. The windows of all pieces are scored together in large batches. Scores are
+``sigmoid(logit / T)`` with the temperature ``T`` fitted on the validation split.
 
 A piece's one score is the mean of its worst quarter of window scores: a piece is as good as its
 weak passages, so a few bad minutes cannot hide behind many good ones, while one odd window

@@ -1,5 +1,5 @@
-"""The Critic: an LSTM that reads a window of events in order (and, with ``state``, what sounds
-at each of them) and gives one logit (real vs bad)."""
+"""The Critic: an LSTM that reads a window of events in order (and, with ``state``, the piece
+state at each of them) and gives one logit (real vs bad)."""
 
 from __future__ import annotations
 
