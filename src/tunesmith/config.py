@@ -334,6 +334,20 @@ VELOCITY_KINDS = ("flat_velocity", "scramble_velocity")
 NEGATIVE_KINDS = ("random", *CORRUPTIONS, *VELOCITY_KINDS, "composer")
 
 
+def audible_kinds(kinds: tuple[str, ...], hears_dynamics: bool) -> tuple[str, ...]:
+    """``kinds`` less the velocity kinds when the Critic does not hear dynamics (it reads no
+    velocity, or the music has none): to it they would be copies of real pieces."""
+    if hears_dynamics:
+        return kinds
+    kept = tuple(k for k in kinds if k not in VELOCITY_KINDS)
+    if not kept:
+        raise ConfigError(
+            f"negatives: {list(kinds)} change velocity, which this Critic does not hear "
+            "(it reads no velocity, or the music has no dynamics); choose other kinds"
+        )
+    return kept
+
+
 @dataclass(frozen=True)
 class NegativeConfig(Config):
     """Which bad music the Critic learns to reject, and how bad each kind is. Velocity kinds are
@@ -399,17 +413,9 @@ class NegativeConfig(Config):
         )
 
     def for_velocity(self, hears_dynamics: bool) -> NegativeConfig:
-        """The kinds a Critic can learn from when it does (or does not) hear dynamics: not
-        when it reads no velocity, nor when the music has none."""
-        if hears_dynamics:
-            return self
-        kinds = tuple(k for k in self.kinds if k not in VELOCITY_KINDS)
-        if not kinds:
-            raise ConfigError(
-                f"negatives: {list(self.kinds)} change velocity, which this Critic does not hear "
-                "(it reads no velocity, or the music has no dynamics); choose other kinds"
-            )
-        return dataclasses.replace(self, kinds=kinds)
+        """These settings with only the kinds a Critic can learn from (:func:`audible_kinds`)."""
+        kinds = audible_kinds(self.kinds, hears_dynamics)
+        return self if kinds == self.kinds else dataclasses.replace(self, kinds=kinds)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "kinds": list(self.kinds)}

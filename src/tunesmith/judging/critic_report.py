@@ -13,11 +13,10 @@ import numpy as np
 from tunesmith.atomic import atomic_write_json
 from tunesmith.checkpoint import update_record
 from tunesmith.compose import compose_negatives
-from tunesmith.config import VELOCITY_KINDS, NegativeConfig, Preset, Tables
+from tunesmith.config import NegativeConfig, Preset, Tables, audible_kinds
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.examples import Examples
 from tunesmith.data.prepare import DataSource
-from tunesmith.errors import ConfigError
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.metrics import binary_metrics, confusion, fit_temperature, sigmoid
 from tunesmith.models.critic import critic_logits
@@ -84,10 +83,7 @@ def critic_report(
     """Accuracy at 0.5, ROC AUC, F1, confusion matrix and ECE on the mix of negative kinds, and
     accuracy and AUC against each kind alone (all real windows against one negative each)."""
     kinds = tuple(kinds or (critic.record.negatives or NegativeConfig()).kinds)
-    if not critic.model.config.reads_velocity:  # velocity kinds would look real to it
-        kinds = tuple(k for k in kinds if k not in VELOCITY_KINDS)
-        if not kinds:
-            raise ConfigError(f"{critic.path}: the Critic does not read velocity; test other kinds")
+    kinds = audible_kinds(kinds, critic.model.config.reads_velocity)
     T = critic.temperature
     mix = split_examples(critic, cache, split, kinds, progress)
     logits = critic_logits(critic.model, mix, critic.device)

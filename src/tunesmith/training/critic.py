@@ -15,6 +15,7 @@ from tunesmith.compose import compose_negatives
 from tunesmith.config import (
     CRITIC,
     VELOCITY_BINS_FOR_DYNAMICS,
+    VELOCITY_KINDS,
     CriticConfig,
     NegativeConfig,
     WindowConfig,
@@ -43,7 +44,9 @@ def resolve_settings(
     """The Critic's settings with ``velocity = auto`` decided from the train split, the velocity
     kinds left out of ``negatives`` when it does not read velocity, and a line on each choice."""
     notes = []
-    bins = velocity_bins(cache)
+    # The train split is read only when a choice depends on its dynamics.
+    wants_velocity = model.velocity == "on" and bool(set(negatives.kinds) & set(VELOCITY_KINDS))
+    bins = velocity_bins(cache) if model.velocity == "auto" or wants_velocity else 0
     dynamics = bins > VELOCITY_BINS_FOR_DYNAMICS
     if model.velocity == "auto":
         model = dataclasses.replace(model, velocity="on" if dynamics else "off")
