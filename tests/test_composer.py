@@ -158,12 +158,15 @@ def test_a_checkpoint_holds_no_pickle(trained):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("truncate_weights", "cannot load weights"),
+        ("truncate_weights", "does not fit the file"),
         ("garbage_json", "unreadable checkpoint metadata"),
         ("wrong_format", "format"),
         ("wrong_kind", "expected 'composer'"),
         ("missing", "no such checkpoint"),
-        ("wrong_shape", "cannot load weights"),
+        (
+            "wrong_shape",
+            r"tensor lstm\.weight_ih_l0 is F32 \(256, 16\), the model needs F32 \(192, 16\)",
+        ),
         ("bad_model_config", "malformed model settings"),
     ],
 )

@@ -79,6 +79,34 @@ def test_the_report_agrees_with_its_files(demo):
     assert set(judged) >= {"composed", "real", "random"}
 
 
+def test_degenerate_pieces_are_never_taken_for_real(demo, tmp_path):
+    """One held note, a held chord, one note repeated for minutes, a long silence between two
+    notes, and a file that is all silence: what a broken Composer writes and no real piece is."""
+    from tunesmith.data.midi import write_midi
+    from tunesmith.data.notes import Notes
+
+    pieces = {
+        "held_note": [(60, 0.0, 600.0, 80)],
+        "held_chord": [(p, 0.0, 300.0, 80) for p in (48, 52, 55, 60, 64, 67)],
+        "repeated_note": [(60, 0.25 * i, 0.25 * i + 0.2, 80) for i in range(2000)],
+        "long_silence": [(60, 0.0, 0.5, 80), (64, 600.0, 600.5, 80)],
+    }
+    for name, rows in pieces.items():
+        write_midi(Notes.from_rows(rows), tmp_path / f"{name}.mid")
+    silent = mido.MidiFile()
+    silent.tracks.append(mido.MidiTrack([mido.MetaMessage("end_of_track", time=480 * 600)]))
+    silent.save(tmp_path / "silence.mid")
+    out, _ = demo
+    for critic in ("critic", "critic-composer"):
+        result = tunesmith("critique", tmp_path, "--critic", out / critic, "--json")
+        assert result.returncode == 0, result.stderr
+        scores = {Path(f["file"]).stem: f["score"] for f in json.loads(result.stdout)["files"]}
+        assert set(scores) == set(pieces)
+        assert all(score < 0.5 for score in scores.values()), (critic, scores)
+        skipped = json.loads(result.stdout)["skipped"]
+        assert [(Path(s["file"]).stem, s["reason"]) for s in skipped] == [("silence", "no notes")]
+
+
 def test_best_of_k_keeps_the_candidates_the_critic_likes_best(demo, tmp_path):
     out, _ = demo
     args = ["--composer", out / "composer", "--critic", out / "critic-composer", "--n", "6"]

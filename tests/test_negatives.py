@@ -18,8 +18,10 @@ from tunesmith.data.negatives import (
     pileup,
     random_notes,
     random_piece,
+    repeat,
     scramble_velocity,
     shuffle_segments,
+    stall,
     wrong_notes,
 )
 from tunesmith.data.notes import Notes
@@ -164,6 +166,63 @@ def test_drone_holds_at_least_one_note(chorale):
     assert np.sum(bad.end == last) >= np.sum(chorale.end == last)
 
 
+@pytest.mark.parametrize("piece", ["chorale", "piano"])
+def test_repeat_strikes_one_early_note_over_and_over_to_the_last_onset(request, piece):
+    real: Notes = request.getfixturevalue(piece)
+    last = real.start.max()
+    onsets = np.unique(np.round(real.start, 6))
+    for seed in range(6):
+        bad = repeat(real, rng(seed), seconds=2.0)
+        fits = []
+        for t0 in onsets[onsets < onsets[0] + 2.0]:
+            # The piece's own notes before t0, unchanged, then one note struck at t0 again and
+            # again, at one period (at least 0.1 s), to the last onset.
+            m = int(np.sum(np.round(real.start, 6) < t0))
+            tail = bad.take(np.arange(m, len(bad)))
+            if not same_notes(bad.take(np.arange(m)), real.take(np.arange(m))) or len(tail) < 2:
+                continue
+            struck = (np.round(real.start, 6) == t0) & (real.pitch == tail.pitch[0])
+            struck &= real.velocity == tail.velocity[0]
+            period = np.diff(tail.start)
+            fits.append(
+                abs(tail.start[0] - t0) < 1e-6
+                and struck.any()
+                and len(np.unique(tail.pitch)) == len(np.unique(tail.velocity)) == 1
+                and np.allclose(tail.end - tail.start, (real.end - real.start)[struck][0])
+                and np.allclose(period, period[0])
+                and period[0] >= 0.1 - 1e-9
+                and last - period[0] < tail.start[-1] <= last + 1e-9
+            )
+        assert any(fits), seed
+
+
+@pytest.mark.parametrize("piece", ["chorale", "piano"])
+def test_stall_halts_before_onsets_and_holds_or_releases_what_sounds(request, piece):
+    real: Notes = request.getfixturevalue(piece)
+    onsets = np.unique(np.round(real.start, 6))
+    for seed in range(4):
+        bad = stall(real, rng(seed), fraction=0.1, seconds=60.0)
+        assert np.array_equal(bad.pitch, real.pitch)
+        assert np.array_equal(bad.velocity, real.velocity)
+        # Each note comes later by the halts before its onset: the same for a chord's notes,
+        # never less for a later onset, and each halt lasts 15 to 60 s.
+        delay = bad.start - real.start
+        per_onset = np.array([delay[np.round(real.start, 6) == t][0] for t in onsets])
+        for t, d in zip(onsets, per_onset):
+            assert np.allclose(delay[np.round(real.start, 6) == t], d)
+        steps = np.diff(np.r_[0.0, per_onset])
+        halts = steps[steps > 1e-9]
+        assert len(halts) == max(1, round(0.1 * len(onsets)))
+        assert np.all((halts >= 15.0 - 1e-9) & (halts <= 60.0 + 1e-9))
+        # A note is held through the halts it spans, or cut short where one begins.
+        length, real_length = bad.end - bad.start, real.end - real.start
+        longer = length > real_length + 1e-9
+        shorter = length < real_length - 1e-9
+        assert longer.any() or shorter.any()
+        assert np.all(length[shorter] > 0)
+        assert np.all(length[longer] - real_length[longer] >= 15.0 - 1e-9)
+
+
 def test_pileup_adds_held_notes_at_existing_onsets_and_keeps_the_piece(piano):
     n = len(piano)
     bad = pileup(piano, rng(5), fraction=0.3, most=3, seconds=6.0)
@@ -261,13 +320,15 @@ def test_corrupt_makes_each_new_kind_from_a_real_piece_and_keeps_it_decodable(ba
     chorales = [bach_cache.piece_tokens(p).astype(np.int64) for p in bach_cache.split("train")[:3]]
     for i, tokens in enumerate([*chorales, codec.encode(piano)]):
         real = codec.decode(tokens)
-        for kind in ("drone", "pileup", "loop", "flat_velocity", "scramble_velocity"):
+        kinds = ("drone", "pileup", "loop", "repeat", "stall", "flat_velocity", "scramble_velocity")
+        for kind in kinds:
             bad_tokens = corrupt(kind, tokens, codec, rng(4), config)
             assert bad_tokens.min() >= 0, kind
             assert bad_tokens.max() < codec.num_events, kind
             bad = codec.decode(bad_tokens)
             assert len(bad) > 0, kind
-            if kind in ("drone", "pileup", "loop") or i == len(chorales):  # chorales: one velocity
+            moves = ("drone", "pileup", "loop", "repeat", "stall")
+            if kind in moves or i == len(chorales):  # chorales: one velocity
                 assert not np.array_equal(bad_tokens, tokens), kind
             if kind == "drone":
                 assert len(bad) == len(real)
@@ -278,6 +339,12 @@ def test_corrupt_makes_each_new_kind_from_a_real_piece_and_keeps_it_decodable(ba
                 assert set(bad.start.tolist()) == set(real.start.tolist())
             elif kind == "loop":
                 assert real.start.max() - config.loop_seconds < bad.start.max() <= real.start.max()
+            elif kind == "repeat":
+                late = bad.start > bad.start.min() + config.loop_seconds
+                assert len(np.unique(bad.pitch[late])) == 1
+            elif kind == "stall":
+                assert len(bad) == len(real)
+                assert bad.start.max() >= real.start.max() + config.stall_seconds / 4
             else:
                 assert np.array_equal(bad.start, real.start), kind
                 assert np.array_equal(bad.end, real.end), kind

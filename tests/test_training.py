@@ -324,7 +324,16 @@ def test_the_cli_trains_logs_and_composes_real_midi(uninterrupted, tmp_path):
     assert len(evals_of(run)) == 12
 
     out = tunesmith(
-        "compose", "--checkpoint", run, "--n", "6", "--length", "120", "--out", tmp_path, "--json"
+        "compose",
+        "--checkpoint",
+        run,
+        "--n",
+        "6",
+        "--length",
+        "120",
+        "--out",
+        tmp_path / "p",
+        "--json",
     )
     assert out.returncode == 0, out.stderr
     files = json.loads(out.stdout)["files"]

@@ -187,7 +187,7 @@ def save_checkpoint(
     """Write a complete checkpoint directory at ``path`` atomically."""
     tmp = temp_dir_beside(path)
     try:
-        save_model(model, str(tmp / MODEL))
+        save_model(model, str(tmp / MODEL), metadata=fingerprint(record))
         record = dataclasses.replace(record, version=__version__, optimizer=None)
         if optimizer is not None:
             state = optimizer.state_dict()
@@ -236,13 +236,132 @@ def read_record(path: str | os.PathLike, kind: str | None = None) -> Record:
 def load_weights(
     model: nn.Module, path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> None:
-    """Load ``model.safetensors`` into ``model``; any damage or mismatch names the file."""
+    """Load ``model.safetensors`` into ``model``. The file's header is checked against the
+    model and the checkpoint's settings first; then every weight must be finite. Errors name
+    the file and, for a mismatch, the tensor and both shapes."""
     file = resolve(path) / MODEL
+    header = check_weights(file, model)
+    check_fingerprint(file, header, read_record(file.parent))
     try:
         load_model(model, str(file), strict=True, device=str(device))
     except (OSError, SafetensorError, RuntimeError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(f"{file}: cannot load weights ({reason})") from e
+    for name, t in model.state_dict().items():
+        if not torch.isfinite(t).all():
+            raise CheckpointError(f"{file}: tensor {name} holds NaN or infinite weights")
+
+
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1}
+MAX_HEADER = 100_000_000  # bytes of JSON before the tensors: far above any model of ours
+
+
+def safetensors_header(file: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file, checked to describe the file's own bytes."""
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 or n > min(size - 8, MAX_HEADER):
+                raise CheckpointError(f"{file}: not a safetensors file (header of {n} bytes)")
+            header = json.loads(f.read(n))
+    except OSError as e:
+        raise CheckpointError(f"{file}: cannot read weights ({e.strerror or e})") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{file}: not a safetensors file (unreadable header)") from e
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{file}: not a safetensors file (header is not a mapping)")
+    body = size - 8 - n
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape, (begin, end) = [int(d) for d in entry["shape"]], entry["data_offsets"]
+            need = math.prod(shape) * ITEMSIZE[entry["dtype"]]
+            ok = min(shape, default=0) >= 0 and 0 <= begin <= end <= body and end - begin == need
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"{file}: tensor {name} does not fit the file ({entry})")
+    return header
+
+
+def check_weights(file: Path, model: nn.Module) -> dict[str, Any]:
+    """Every tensor of ``model`` in the file's header with its shape and dtype (shared tensors,
+    such as tied embeddings, stored once), and nothing else. Returns the header."""
+    header = safetensors_header(file)
+    stored = {k: v for k, v in header.items() if k != "__metadata__"}
+    groups: dict[int, list[tuple[str, torch.Tensor]]] = {}
+    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers()]:
+        groups.setdefault(id(t), []).append((name, t))
+    expected = set()
+    for group in groups.values():
+        names = [name for name, _ in group]
+        present = [name for name in names if name in stored] or names[:1]
+        expected.update(present)
+        t = group[0][1]
+        for name in present:
+            entry = stored.get(name)
+            if entry is None:
+                raise CheckpointError(f"{file}: tensor {name} is missing")
+            want = (list(t.shape), DTYPES.get(t.dtype, str(t.dtype)))
+            if [entry["shape"], entry["dtype"]] != list(want):
+                raise CheckpointError(
+                    f"{file}: tensor {name} is {entry['dtype']} {tuple(entry['shape'])}, "
+                    f"the model needs {want[1]} {tuple(want[0])}"
+                )
+    extra = sorted(set(stored) - expected)
+    if extra:
+        raise CheckpointError(f"{file}: tensor(s) the model does not have: {extra[:5]}")
+    return header
+
+
+# The settings that say how the weights are read: saved inside the weights file too, so that an
+# edited checkpoint.json (say another time step) is caught rather than silently misread.
+FINGERPRINT = ("model", "codec", "windows")
+
+
+def fingerprint(record: Record) -> dict[str, str]:
+    """Safetensors metadata (string values) of the record's weight-reading settings."""
+    sections = {name: getattr(record, name) for name in FINGERPRINT}
+    return {
+        "tunesmith": json.dumps(
+            {"kind": record.kind}
+            | {name: c.to_dict() for name, c in sections.items() if c is not None},
+            sort_keys=True,
+        )
+    }
+
+
+def check_fingerprint(file: Path, header: dict[str, Any], record: Record) -> None:
+    """The record's weight-reading settings equal those the weights were saved with (weights
+    saved before fingerprints existed pass)."""
+    meta = header.get("__metadata__") or {}
+    if "tunesmith" not in meta:
+        return
+    try:
+        saved = json.loads(meta["tunesmith"])
+        typed = {
+            "model": MODEL_CONFIGS[saved["kind"]],
+            "codec": CodecConfig,
+            "windows": WindowConfig,
+        }
+        changed = [
+            name
+            for name in FINGERPRINT
+            if (typed[name].from_dict(saved[name]) if name in saved else None)
+            != getattr(record, name)
+        ]
+    except (TypeError, ValueError, KeyError, ConfigError) as e:
+        raise CheckpointError(f"{file}: unreadable settings in its metadata ({e})") from e
+    if saved["kind"] != record.kind:
+        changed.insert(0, "kind")
+    if changed:
+        raise CheckpointError(
+            f"{file.parent / META}: its {', '.join(changed)} settings differ from those the "
+            f"weights in {file.name} were trained with; the file was edited"
+        )
 
 
 def load_optimizer(optimizer: torch.optim.Optimizer, record: Record) -> None:
@@ -253,11 +372,18 @@ def load_optimizer(optimizer: torch.optim.Optimizer, record: Record) -> None:
         groups = (record.optimizer or {})["param_groups"]
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, t in tensors.items():
-            i, name = key.split(".", 1)
-            state.setdefault(int(i), {})[name] = t
+            index, slot = key.split(".", 1)
+            state.setdefault(int(index), {})[slot] = t
         for g in groups:
             if "betas" in g:
                 g["betas"] = tuple(g["betas"])
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        for n, slots in state.items():
+            for slot, t in slots.items():
+                if t.dim() and (n >= len(params) or t.shape != params[n].shape):
+                    raise ValueError(f"tensor {n}.{slot} of shape {tuple(t.shape)} fits no weight")
+                if not torch.isfinite(t).all():
+                    raise ValueError(f"tensor {n}.{slot} holds NaN or infinite values")
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (OSError, SafetensorError, KeyError, TypeError, ValueError, RuntimeError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -11,6 +11,7 @@ a piece that has no note by its last token gets one, so every piece decodes to a
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tunesmith.atomic import output_dir
 from tunesmith.checkpoint import Record
 from tunesmith.config import CodecConfig, NegativeConfig, SampleConfig
 from tunesmith.data.cache import TokenCache
@@ -27,10 +29,15 @@ from tunesmith.data.codec import NUM_PITCHES, Codec
 from tunesmith.data.midi import read_midi, write_midi
 from tunesmith.data.notes import Notes
 from tunesmith.data.split import SPLITS
+from tunesmith.errors import ConfigError
 from tunesmith.models.composer import Composer
 from tunesmith.models.load import load_model
 from tunesmith.progress import Progress, Silent, rich_progress
 from tunesmith.runtime import pick_device
+
+# Far beyond any use of one call (an hour of CPU sampling), but a few GB of tokens at most.
+MAX_SAMPLE_TOKENS = 100_000_000
+MAX_PRIMER_SECONDS = 3600.0
 
 
 @dataclass
@@ -222,8 +229,13 @@ def sample_tokens(
     was_training = model.training
     model.eval()
     n, length = config.n, config.length
-    generator = torch.Generator(device).manual_seed(config.seed)
     primer_t = torch.as_tensor(np.asarray(primer if primer is not None else [], dtype=np.int64))
+    if n * (length + len(primer_t)) > MAX_SAMPLE_TOKENS:
+        raise ConfigError(
+            f"sample: n x (primer + length) = {n:,} x {len(primer_t) + length:,} tokens is more "
+            f"than {MAX_SAMPLE_TOKENS:,} in one batch; compose fewer or shorter pieces per call"
+        )
+    generator = torch.Generator(device).manual_seed(config.seed)
     prefix = torch.cat([torch.tensor([codec.bos]), primer_t]).to(device).expand(n, -1)
     rules = Rules(codec, n, device)
     rules.replay(prefix[:, 1:])
@@ -325,27 +337,35 @@ def compose_files(
     primer: str | os.PathLike | None = None,
     primer_seconds: float = 10.0,
     device: str = "auto",
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """``compose``: sample pieces with the Composer at ``checkpoint`` (continuing the opening
-    ``primer_seconds`` of ``primer`` if given) and write them to ``out``. Returns the files with
-    their tokens, notes and seconds, the Composer, and the sampling time."""
-    composer = load_composer(checkpoint, pick_device(device))
-    tokens = None
-    if primer is not None:
-        tokens = encode_primer(primer, composer.codec, primer_seconds)
-    t0 = time.perf_counter()
-    with rich_progress(transient=True) as progress:
-        pieces = sample(composer.model, composer.codec, config, tokens, progress)
-    seconds = time.perf_counter() - t0
-    files = []
-    for path, piece in zip(write_pieces(pieces, composer.codec, out), pieces):
-        notes = composer.codec.decode(piece)
-        files.append(
-            {
-                "file": str(path),
-                "tokens": len(piece),
-                "notes": len(notes),
-                "seconds": round(notes.duration, 3),
-            }
+    ``primer_seconds`` of ``primer`` if given) and write them to ``out``, which must be empty
+    unless ``overwrite`` (then the earlier run is replaced whole). Returns the files with their
+    tokens, notes and seconds, the Composer, and the sampling time."""
+    if not (math.isfinite(primer_seconds) and 0 < primer_seconds <= MAX_PRIMER_SECONDS):
+        raise ConfigError(
+            f"--primer-seconds must be in (0, {MAX_PRIMER_SECONDS:g}], got {primer_seconds}"
         )
+    out = Path(out)
+    with output_dir(out, overwrite) as tmp:
+        composer = load_composer(checkpoint, pick_device(device))
+        tokens = None
+        if primer is not None:
+            tokens = encode_primer(primer, composer.codec, primer_seconds)
+        t0 = time.perf_counter()
+        with rich_progress(transient=True) as progress:
+            pieces = sample(composer.model, composer.codec, config, tokens, progress)
+        seconds = time.perf_counter() - t0
+        files = []
+        for path, piece in zip(write_pieces(pieces, composer.codec, tmp), pieces):
+            notes = composer.codec.decode(piece)
+            files.append(
+                {
+                    "file": str(out / path.relative_to(tmp)),
+                    "tokens": len(piece),
+                    "notes": len(notes),
+                    "seconds": round(notes.duration, 3),
+                }
+            )
     return {"composer": str(composer.path), "files": files, "sampling_seconds": round(seconds, 3)}

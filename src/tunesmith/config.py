@@ -57,6 +57,9 @@ class Config:
             raise ConfigError(f"{cls.section}: {e}") from e
 
 
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators all take it, and seed + i stays in range
+
+
 def _check(cond: bool, section: str, name: str, value: Any, want: str) -> None:
     if not cond:
         raise ConfigError(f"{section}.{name} must be {want}, got {value!r}")
@@ -130,9 +133,16 @@ class ReadConfig(Config):
     # The seed read only the first instrument; the default merges all but drums.
     first_track_only: bool = setting(False, "read only the first non-drum track, as the seed did")
     sustain: bool = setting(True, "let the sustain pedal (CC64) lengthen notes")
+    # Guards against files that are broken or hostile rather than music: the longest MAESTRO
+    # performance is under an hour and 40,000 notes, a Lakh song a few hundred kB.
+    max_seconds: float = setting(4 * 3600.0, "skip a file whose music lasts longer (seconds)")
+    max_notes: int = setting(500_000, "skip a file with more notes")
+    max_megabytes: float = setting(32.0, "skip a larger file without reading it (MB)")
 
     def validate(self) -> None:
         _bools(self, "first_track_only", "sustain")
+        _numbers(self, ("max_seconds", 1.0, 1e6), ("max_megabytes", 0.001, 4096.0))
+        _integers(self, ("max_notes", 1, 100_000_000))
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ class SplitConfig(Config):
         _fraction_below_1(self, "test_fraction")
         total = self.valid_fraction + self.test_fraction
         _check(total < 1.0, self.section, "valid_fraction + test_fraction", total, "below 1")
-        _check(_is_int(self.seed), self.section, "seed", self.seed, "an integer")
+        _integers(self, ("seed", 0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -163,7 +173,7 @@ class WindowConfig(Config):
     stretch: float = setting(0.0, "augment: stretch time by up to this fraction")
 
     def validate(self) -> None:
-        _integers(self, ("length", 2, None), ("stride", 1, None), ("transpose", 0, 12))
+        _integers(self, ("length", 2, 65_536), ("stride", 1, 65_536), ("transpose", 0, 12))
         _numbers(self, ("stretch", 0.0, 0.5))
 
 
@@ -180,7 +190,7 @@ class ComposerConfig(Config):
     tie_weights: bool = setting(False, "share the embedding with the output layer")
 
     def validate(self) -> None:
-        _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
+        _integers(self, ("embedding", 1, 4096), ("hidden", 1, 4096), ("layers", 1, 8))
         _fraction_below_1(self, "dropout")
         _bools(self, "tie_weights")
 
@@ -250,7 +260,7 @@ class TrainConfig(Config):
         _check(self.device in DEVICES, s, "device", self.device, f"one of {DEVICES}")
         ok = self.precision in PRECISIONS
         _check(ok, s, "precision", self.precision, f"one of {PRECISIONS}")
-        _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
+        _integers(self, ("seed", 0, MAX_SEED))
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,7 @@ class SampleConfig(Config):
         _numbers(self, ("seconds", 0.0, 36_000.0), ("temperature", 0.0, 100.0))
         ok = _is_number(self.top_p) and 0.0 < self.top_p <= 1.0
         _check(ok, s, "top_p", self.top_p, "a fraction in (0, 1]")
-        _check(_is_int(self.seed), s, "seed", self.seed, "an integer")
+        _integers(self, ("seed", 0, MAX_SEED))
 
 
 VELOCITY = ("auto", "on", "off")
@@ -321,7 +331,7 @@ class CriticConfig(Config):
         return self.velocity == "on"
 
     def validate(self) -> None:
-        _integers(self, ("embedding", 1, 8192), ("hidden", 1, 8192), ("layers", 1, 16))
+        _integers(self, ("embedding", 1, 4096), ("hidden", 1, 4096), ("layers", 1, 8))
         _fraction_below_1(self, "dropout")
         _bools(self, "bidirectional", "state", "peak")
         ok = self.velocity in VELOCITY
@@ -329,7 +339,7 @@ class CriticConfig(Config):
 
 
 # Negatives made from real pieces, and which of them need a Critic that reads velocity.
-CORRUPTIONS = ("wrong_notes", "shuffle", "jitter", "drone", "pileup", "loop")
+CORRUPTIONS = ("wrong_notes", "shuffle", "jitter", "drone", "pileup", "loop", "repeat", "stall")
 VELOCITY_KINDS = ("flat_velocity", "scramble_velocity")
 NEGATIVE_KINDS = ("random", *CORRUPTIONS, *VELOCITY_KINDS, "composer")
 
@@ -367,7 +377,13 @@ class NegativeConfig(Config):
     pileup_fraction: float = setting(0.3, "pileup: share of onsets that gain extra held notes")
     pileup_notes: int = setting(3, "pileup: most extra notes at such an onset")
     pileup_seconds: float = setting(6.0, "pileup: longest hold of an extra note, seconds")
-    loop_seconds: float = setting(2.0, "loop: seconds of the passage repeated to the end")
+    loop_seconds: float = setting(
+        2.0,
+        "loop: longest passage repeated to the end, seconds (the shortest is an eighth); "
+        "loop and repeat: they start within this many seconds",
+    )
+    stall_fraction: float = setting(0.1, "stall: share of onsets before which the music halts")
+    stall_seconds: float = setting(60.0, "stall: longest halt, seconds (the shortest is a quarter)")
     composer: str = setting("", "composer: a Composer checkpoint or run whose pieces are negatives")
     composer_pieces: int = setting(200, "composer: pieces sampled for training")
     composer_temperature: float = setting(1.0, "composer: sampling temperature")
@@ -398,6 +414,8 @@ class NegativeConfig(Config):
             ("pileup_fraction", 0.01, 1.0),
             ("pileup_seconds", 0.5, 600.0),
             ("loop_seconds", 0.1, 60.0),
+            ("stall_fraction", 0.01, 1.0),
+            ("stall_seconds", 1.0, 3600.0),
             ("composer_temperature", 0.05, 10.0),
         )
         _integers(

@@ -38,3 +38,7 @@ class NoDataError(TunesmithError):
 
 class CheckpointError(TunesmithError):
     """A checkpoint is missing, damaged, of another kind, or does not fit the data or request."""
+
+
+class OutputError(TunesmithError):
+    """An output path cannot be written, or holds an earlier run that was not to be replaced."""

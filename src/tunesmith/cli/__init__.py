@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
@@ -25,6 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors on one line with exit status 2, like every other user error (the verbs'
+    parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tunesmith.cli import (
         adversarial,
@@ -38,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         tune,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tunesmith",
         description="Train an LSTM Composer and an LSTM Critic on MIDI, compose, and judge.",
     )

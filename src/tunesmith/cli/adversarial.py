@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tunesmith.cli.common import add_config_args, add_device_arg, flag_tables
+from tunesmith.cli.common import add_config_args, add_device_arg, flag_tables, seed_arg
 from tunesmith.config import ADVERSARIAL
 
 
@@ -23,7 +23,7 @@ def add_parser(verbs) -> None:
     for config in ADVERSARIAL.sections().values():
         add_config_args(a, config, "tuning" if config is ADVERSARIAL.tune else "rounds")
     a.add_argument("--out", type=Path, default=Path("runs/adversarial"), help="output folder")
-    a.add_argument("--seed", type=int, default=0, help="seed (0)")
+    a.add_argument("--seed", type=seed_arg, default=0, help="seed (0)")
     add_device_arg(a)
     a.set_defaults(run=run)
 

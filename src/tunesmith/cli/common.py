@@ -8,7 +8,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, cast
 
-from tunesmith.config import CodecConfig, Config, Preset, ReadConfig, SplitConfig, Tables
+from tunesmith.config import (
+    MAX_SEED,
+    CodecConfig,
+    Config,
+    Preset,
+    ReadConfig,
+    SplitConfig,
+    Tables,
+)
 from tunesmith.data.prepare import DataSource
 from tunesmith.errors import ConfigError
 
@@ -138,3 +146,21 @@ def add_device_arg(p: argparse.ArgumentParser | Any) -> None:
         default="auto",
         help="auto (default): CUDA with bf16 autocast when available, else CPU",
     )
+
+
+def integer_in(low: int, high: int) -> Any:
+    """An argparse type: an integer in [low, high], else a usage error naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}], got {text!r}")
+        return value
+
+    return parse
+
+
+seed_arg = integer_in(0, MAX_SEED)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
+from tunesmith.atomic import json_text
 from tunesmith.cli.common import add_config_args, add_device_arg, flag_tables
 from tunesmith.config import COMPOSE
 
@@ -27,6 +27,7 @@ def add_parser(verbs) -> None:
         "--primer-seconds", type=float, default=10.0, help="seconds of the primer to use (10)"
     )
     p.add_argument("--out", type=Path, default=Path("composed"), help="output folder (composed)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     add_device_arg(p)
     p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(run=run)
@@ -43,10 +44,16 @@ def run(args: argparse.Namespace) -> int:
         length = max(config.length, round(config.seconds * 100))
         config = dataclasses.replace(config, length=min(length, 1_000_000))
     done = compose_files(
-        args.checkpoint, config, args.out, args.primer, args.primer_seconds, args.device
+        args.checkpoint,
+        config,
+        args.out,
+        args.primer,
+        args.primer_seconds,
+        args.device,
+        args.overwrite,
     )
     if args.json:
-        print(json.dumps(done, indent=2))
+        print(json_text(done))
         return 0
     for r in done["files"]:
         print(f"{r['file']}  {r['notes']:>5} notes  {r['seconds']:7.1f} s")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from tunesmith.atomic import json_text
 from tunesmith.cli.common import add_device_arg
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     scores = critique(args.paths, args.critic, args.device)
     if args.json:
-        print(json.dumps(scores, indent=2))
+        print(json_text(scores))
     else:
         print_critique(scores)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tunesmith.cli.common import add_data_args, add_device_arg, data_source
+from tunesmith.cli.common import add_data_args, add_device_arg, data_source, seed_arg
 
 
 def add_parser(verbs) -> None:
@@ -21,7 +21,7 @@ def add_parser(verbs) -> None:
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (demo)")
     p.add_argument("--quick", action="store_true", help="tiny models and budgets: a smoke run")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
-    p.add_argument("--seed", type=int, default=0, help="seed of every stage (0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of every stage (0)")
     add_device_arg(p)
     p.set_defaults(run=run)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from tunesmith.cli.common import add_config_args, add_device_arg, flag_tables
+from tunesmith.atomic import json_text
+from tunesmith.cli.common import add_config_args, add_device_arg, flag_tables, integer_in
 from tunesmith.config import EVALUATE
 
 
@@ -30,11 +30,12 @@ def add_parser(verbs) -> None:
     add_config_args(p, EVALUATE.sections()["sample"], "sampling")
     p.add_argument(
         "--best-of",
-        type=int,
+        type=integer_in(1, 64),
         default=1,
         help="compose K candidates per piece and keep the one the Critic scores highest",
     )
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     add_device_arg(p)
     p.add_argument("--json", action="store_true", help="print report.json's figures as JSON")
     p.set_defaults(run=run)
@@ -56,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         # Unless a length is asked for, pieces are as long as the median real piece.
         match_length="length" not in flags.get("sample", {}),
+        overwrite=args.overwrite,
     )
     if args.json:
-        print(json.dumps({k: v for k, v in report.items() if k != "statistics"}, indent=2))
+        print(json_text({k: v for k, v in report.items() if k != "statistics"}))
     else:
         print_verdict(report, args.out)
     return 0

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from tunesmith.cli.common import DATA_TABLES, add_data_args, data_source, load_config_file
+from tunesmith.atomic import json_text
+from tunesmith.cli.common import (
+    DATA_TABLES,
+    add_data_args,
+    data_source,
+    integer_in,
+    load_config_file,
+    seed_arg,
+)
 
 
 def add_parser(verbs) -> None:
@@ -17,9 +24,11 @@ def add_parser(verbs) -> None:
         "cache them. A second run with the same inputs and settings reuses the cache.",
     )
     add_data_args(p, codec_flags=True)
-    p.add_argument("--seed", dest="split.seed", type=int, help="= --split-seed")
+    p.add_argument("--seed", dest="split.seed", type=seed_arg, help="= --split-seed")
     p.add_argument("--config", type=Path, help="TOML file with [codec], [read], [split] tables")
-    p.add_argument("--workers", type=int, default=0, help="processes for score conversion")
+    p.add_argument(
+        "--workers", type=integer_in(0, 1024), default=0, help="processes for score conversion"
+    )
     p.add_argument("--rebuild", action="store_true", help="rebuild even if a cache matches")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -51,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             "splits": result.cache.summary(),
             "skipped": result.skipped,
         }
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary))
     else:
         print_prepared(result)
     return 0

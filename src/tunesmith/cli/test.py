@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from tunesmith.atomic import json_text
 from tunesmith.cli.common import add_data_args, add_device_arg, data_source
 from tunesmith.config import NEGATIVE_KINDS
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json_text(report))
     else:
         print_critic_report(report)
     return 0

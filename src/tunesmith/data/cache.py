@@ -4,7 +4,8 @@ Layout of a cache directory::
 
     tokens.npy      uint16, every piece's tokens back to back (no BOS/EOS)
     manifest.json   format, key, codec/read/split configs, source, pieces (id, split, offset,
-                    length, notes, seconds, digest), skipped files with reasons
+                    length, notes, seconds, digest), skipped files with reasons, and a digest
+                    of the tokens and piece lengths, checked on every load
 
 A cache is built in a temporary directory and renamed into place when complete, so a killed run
 never leaves a half-written cache; the manifest is written last inside it as well.
@@ -92,6 +93,16 @@ class TokenCache:
                 f"{path / TOKENS}: holds {tokens.shape} {tokens.dtype}, "
                 f"manifest expects ({total},) uint16"
             )
+        end = 0
+        for p in cache.pieces:  # back to back, in order: an edited length cannot hide
+            if p.offset != end or p.length < 1:
+                raise CacheCorruptError(f"{manifest_path}: piece {p.id} is not where it belongs")
+            end += p.length
+        digest = manifest.get("tokens_digest")  # caches before digests have none
+        if digest is not None and digest != tokens_digest(tokens, manifest["pieces"]):
+            raise CacheCorruptError(
+                f"{path}: the digest of its tokens and piece lengths differs from the manifest's"
+            )
         return cache
 
     def check_codec(self, config: CodecConfig, what: str = "the request") -> None:
@@ -138,6 +149,14 @@ def cache_of(record: Record) -> TokenCache:
     return TokenCache.load(record.data.cache)
 
 
+def tokens_digest(tokens: np.ndarray, pieces: list[dict[str, Any]]) -> str:
+    """A hash of the token array and of where each piece lies in it (about 1 GB/s: a
+    MAESTRO-size cache in a tenth of a second)."""
+    h = hashlib.blake2b(np.ascontiguousarray(tokens).data, digest_size=16)
+    h.update(np.array([p["length"] for p in pieces], dtype=np.int64).data)
+    return h.hexdigest()
+
+
 def write_cache(path: Path, manifest: dict[str, Any], tokens: np.ndarray) -> TokenCache:
     """Write a complete cache atomically: build beside ``path``, then rename into place."""
     if tokens.dtype != np.uint16:
@@ -145,7 +164,9 @@ def write_cache(path: Path, manifest: dict[str, Any], tokens: np.ndarray) -> Tok
     tmp = temp_dir_beside(path)
     try:
         np.save(tmp / TOKENS, tokens, allow_pickle=False)
-        atomic_write_json(tmp / MANIFEST, {"format": FORMAT, **manifest})  # last: completion
+        digest = tokens_digest(tokens, manifest["pieces"])
+        manifest = {"format": FORMAT, **manifest, "tokens_digest": digest}
+        atomic_write_json(tmp / MANIFEST, manifest)  # last: completion
         publish_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from symusic.core import NoteTickList, ScoreTick, TempoTick, TrackTick
+from symusic.core import NoteTickList, ScoreTick, TempoTick, TempoTickList, TrackTick
 
 from tunesmith.atomic import atomic_write_bytes
 from tunesmith.config import ReadConfig
@@ -28,18 +28,31 @@ WRITE_QPM = 120.0
 def read_midi(path: str | os.PathLike, config: ReadConfig | None = None) -> Notes:
     """Read a MIDI file into notes (seconds, sorted by onset then pitch).
 
-    Raises :class:`MidiReadError` when the file is missing, unreadable or not valid MIDI, and
-    :class:`EmptyScoreError` when it holds no notes outside drum tracks.
+    Raises :class:`MidiReadError` when the file is missing, unreadable, not valid MIDI or fails
+    a check (see :func:`load_score` and :meth:`NoteBatch.add`), and :class:`EmptyScoreError`
+    when it holds no notes outside drum tracks.
     """
     batch = NoteBatch(config)
-    batch.add(load_score(path), path)
+    batch.add(load_score(path, config), path)
     notes, _ = batch.build()
     return notes.sorted()
 
 
-def load_score(path: str | os.PathLike) -> ScoreTick:
-    """Read and parse a MIDI file with symusic (ticks), or raise :class:`MidiReadError`."""
+def load_score(path: str | os.PathLike, config: ReadConfig | None = None) -> ScoreTick:
+    """Read and parse a MIDI file with symusic (ticks), or raise :class:`MidiReadError`.
+
+    A file larger than ``config.max_megabytes`` is refused unread; a header chunk longer than 6
+    bytes (legal: readers skip the rest) is read; SMPTE timing (frames per second) is read as
+    the tempo it implies; zero ticks per quarter and zero tempos are refused.
+    """
+    config = config or ReadConfig()
     try:
+        size = Path(path).stat().st_size
+        if size > config.max_megabytes * 1e6:
+            raise MidiReadError(
+                f"{path}: too large ({size / 1e6:.1f} MB; read.max_megabytes is "
+                f"{config.max_megabytes:g})"
+            )
         data = Path(path).read_bytes()
     except OSError as e:
         raise MidiReadError(f"{path}: cannot read file ({e.strerror or e})") from e
@@ -47,11 +60,50 @@ def load_score(path: str | os.PathLike) -> ScoreTick:
         raise MidiReadError(f"{path}: empty file")
     if data[:4] != b"MThd":
         raise MidiReadError(f"{path}: not a MIDI file (no MThd header)")
+    data, ticks_per_second = _plain_header(data, path)
     try:
-        return ScoreTick.from_midi(data)
+        score = ScoreTick.from_midi(data)
     except Exception as e:  # symusic raises RuntimeError with a parser message
         reason = str(e).removeprefix("MiniMidi: ").removesuffix(": iostream error")
+        reason = " ".join(reason.split())  # one line, whatever the parser said
         raise MidiReadError(f"{path}: corrupt or truncated MIDI ({reason})") from e
+    if ticks_per_second:
+        # SMPTE time ignores tempo events: one constant tempo gives the same seconds.
+        score.tempos = TempoTickList([TempoTick(0, qpm=60.0 * ticks_per_second / score.tpq)])
+    elif len(score.tempos):
+        mspq = score.tempos.numpy()["mspq"]
+        if mspq.min() <= 0:
+            at = int(score.tempos.numpy()["time"][np.argmin(mspq)])
+            raise MidiReadError(
+                f"{path}: bad tempo ({int(mspq.min())} microseconds per quarter at tick {at})"
+            )
+    return score
+
+
+def _plain_header(data: bytes, path: str | os.PathLike) -> tuple[bytes, float]:
+    """The file with a 6-byte header in ticks per quarter, and its ticks per second if its
+    header gave SMPTE timing (else 0). Raises :class:`MidiReadError` for an unusable header."""
+    if len(data) < 14:
+        raise MidiReadError(f"{path}: corrupt or truncated MIDI (header of {len(data)} bytes)")
+    length = int.from_bytes(data[4:8], "big")
+    if length < 6 or length > len(data) - 8:
+        raise MidiReadError(f"{path}: corrupt or truncated MIDI (header chunk of {length} bytes)")
+    division = int.from_bytes(data[12:14], "big")
+    ticks_per_second = 0.0
+    if division & 0x8000:
+        fps, per_frame = 256 - (division >> 8), division & 0xFF
+        if fps not in (24, 25, 29, 30) or per_frame == 0:
+            raise MidiReadError(
+                f"{path}: bad timing (SMPTE {fps} frames per second, {per_frame} ticks per frame)"
+            )
+        ticks_per_second = (29.97 if fps == 29 else fps) * per_frame
+        division = fps * per_frame  # below 0x8000: a ticks-per-quarter symusic reads
+    elif division == 0:
+        raise MidiReadError(f"{path}: bad timing (ticks per quarter is 0)")
+    if length == 6 and not ticks_per_second:
+        return data, 0.0
+    header = data[:4] + (6).to_bytes(4, "big") + data[8:12] + division.to_bytes(2, "big")
+    return header + data[8 + length :], ticks_per_second
 
 
 class NoteBatch:
@@ -70,11 +122,15 @@ class NoteBatch:
         self._per_score: list[int] = []  # how many tracks each score added
 
     def add(self, score: ScoreTick, name: str | os.PathLike) -> int:
-        """Add one tick-based score; returns its note count or raises :class:`EmptyScoreError`."""
+        """Add one tick-based score; returns its note count. Raises :class:`EmptyScoreError`
+        when it has no notes outside drums and :class:`MidiReadError` when its notes are out of
+        range (pitch or velocity above 127, negative or non-finite times) or it exceeds
+        ``max_notes`` or ``max_seconds``; a refused score adds nothing."""
         scale, convert = _tick_scale(score)
         sustain = self.config.sustain
         added = count = 0
         drums = False
+        tracks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for track in score.tracks:
             if track.is_drum:
                 drums = drums or len(track.notes) > 0
@@ -91,16 +147,41 @@ class NoteBatch:
             if convert is not None:
                 start = convert(time.astype(np.int64))
                 time, dur = start, convert(time.astype(np.int64) + dur) - start
-            self._tracks.append((time, dur, pitch, n["velocity"]))
-            self._scale.append(scale)
+            tracks.append((time, dur, pitch, n["velocity"]))
             added += 1
             count += len(time)
             if self.config.first_track_only:
                 break
         if not added:
             raise EmptyScoreError(f"{name}: {'only drum tracks' if drums else 'no notes'}")
+        self._check(tracks, scale, count, name)
+        self._tracks += tracks
+        self._scale += [scale] * added
         self._per_score.append(added)
         return count
+
+    def _check(self, tracks: list, scale: float, count: int, name: str | os.PathLike) -> None:
+        """Refuse notes no real piece has, before they reach the batch."""
+        limit = self.config.max_notes
+        if count > limit:
+            raise MidiReadError(f"{name}: too many notes ({count:,}; read.max_notes is {limit:,})")
+        first, last = np.inf, -np.inf
+        for time, dur, pitch, velocity in tracks:
+            # symusic's pitch and velocity are int8: a data byte above 127 reads as negative.
+            if pitch.min() < 0 or velocity.min() < 0:
+                raise MidiReadError(f"{name}: bad notes (pitch or velocity above 127)")
+            with np.errstate(all="ignore"):
+                start, end = time * scale, (time + dur.astype(np.float64)) * scale  # no wrap
+            if not (np.isfinite(start).all() and np.isfinite(end).all()):
+                raise MidiReadError(f"{name}: bad timing (times that are not finite)")
+            first, last = min(first, float(start.min())), max(last, float(end.max()))
+            if start.min() < 0 or (end < start).any():
+                raise MidiReadError(f"{name}: bad timing (negative times or note lengths)")
+        limit_s = self.config.max_seconds
+        if last - first > limit_s:
+            raise MidiReadError(
+                f"{name}: too long ({(last - first) / 3600:.1f} h; read.max_seconds is {limit_s:g})"
+            )
 
     def build(self) -> tuple[Notes, np.ndarray]:
         """All notes added so far, and offsets: score ``i`` is ``notes[off[i]:off[i + 1]]``."""

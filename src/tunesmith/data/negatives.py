@@ -16,8 +16,13 @@ boundary artefact tells them apart. Each kind changes one aspect of the music an
                as when a Composer forgets a note-off
 ``pileup``     extra notes, held for seconds, struck at a share of the onsets: polyphony
                piles up; the piece's own notes untouched
-``loop``       from a point within the first passage, one passage of a few seconds played
-               over and over to the end, as a stuck sampler does
+``loop``       from a point within the first passage, one passage (a quarter second to a
+               few seconds) played over and over to the end, as a stuck sampler plays
+``repeat``     from an onset within the first passage, one of its notes struck over and
+               over to the end: a Composer stuck on a single event
+``stall``      before a share of onsets the music halts for up to a minute, the notes
+               sounding there held through the halt or released at it: a Composer stuck
+               on a held note or on silence (real pieces have neither)
 ``flat_velocity``  every note at the piece's median velocity: dynamics gone
 ``scramble_velocity``  the piece's velocities dealt to its notes at random
 =============  ====================================================================
@@ -155,6 +160,54 @@ def loop(notes: Notes, rng: np.random.Generator, seconds: float) -> Notes:
     )
 
 
+def repeat(notes: Notes, rng: np.random.Generator, seconds: float) -> Notes:
+    """Play the notes up to an onset ``t0`` within the first ``seconds``, then one note struck
+    at ``t0`` over and over until the piece's last onset, every gap from ``t0`` to the next
+    onset (at least 0.1 s), each time held as long as it was. The piece's notes before ``t0``
+    come first."""
+    onsets = np.unique(np.round(notes.start, 6))
+    early = onsets[onsets < onsets[0] + seconds]
+    i = int(rng.integers(len(early)))
+    t0 = onsets[i]
+    # A rolled chord's next onset may be milliseconds away: no faster than ten strikes a second.
+    period = max(onsets[i + 1] - t0 if i + 1 < len(onsets) else seconds, 0.1)
+    note = int(rng.choice(np.flatnonzero(np.round(notes.start, 6) == t0)))
+    keep = np.round(notes.start, 6) < t0
+    start = notes.start[note] + period * np.arange(int((onsets[-1] - t0) // period) + 1)
+    length = notes.end[note] - notes.start[note]
+    count = len(start)
+    return Notes.from_arrays(
+        np.r_[notes.start[keep], start],
+        np.r_[notes.end[keep], start + length],
+        np.r_[notes.pitch[keep], np.full(count, notes.pitch[note])],
+        np.r_[notes.velocity[keep], np.full(count, notes.velocity[note])],
+    )
+
+
+def stall(notes: Notes, rng: np.random.Generator, fraction: float, seconds: float) -> Notes:
+    """Before ``fraction`` of the distinct onsets (at least one) the music halts for
+    ``seconds / 4`` to ``seconds``: the notes sounding then are held through the halt or, at
+    even odds per halt, released when it starts; every later note comes that much later."""
+    onsets = np.unique(np.round(notes.start, 6))
+    k = min(max(1, round(len(onsets) * fraction)), len(onsets))
+    at = np.sort(onsets[rng.choice(len(onsets), size=k, replace=False)])
+    gaps = rng.uniform(seconds / 4, seconds, k)
+    held = rng.random(k) < 0.5
+    start, end = notes.start.copy(), notes.end.copy()
+    released = np.full(len(notes), np.inf)  # original time a note was cut short at, if it was
+    for t, gap, hold in zip(at, gaps, held):
+        later = np.round(notes.start, 6) >= t
+        sounding = ~later & (np.minimum(notes.end, released) > t)
+        start[later] += gap
+        end[later] += gap
+        if hold:
+            end[sounding] += gap
+        else:
+            end[sounding] -= np.minimum(notes.end, released)[sounding] - t
+            released[sounding] = t
+    return Notes(start, end, notes.pitch, notes.velocity)
+
+
 def flat_velocity(notes: Notes) -> Notes:
     """Every note at the piece's median velocity."""
     level = np.full(len(notes), int(np.median(notes.velocity)), dtype=np.int16)
@@ -185,7 +238,11 @@ def corrupt(
     elif kind == "pileup":
         bad = pileup(notes, rng, config.pileup_fraction, config.pileup_notes, config.pileup_seconds)
     elif kind == "loop":
-        bad = loop(notes, rng, config.loop_seconds)
+        bad = loop(notes, rng, rng.uniform(config.loop_seconds / 8, config.loop_seconds))
+    elif kind == "repeat":
+        bad = repeat(notes, rng, config.loop_seconds)
+    elif kind == "stall":
+        bad = stall(notes, rng, config.stall_fraction, config.stall_seconds)
     elif kind == "flat_velocity":
         bad = flat_velocity(notes)
     elif kind == "scramble_velocity":

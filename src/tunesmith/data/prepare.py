@@ -143,7 +143,7 @@ def _build(
     for f in source.files:
         name = f.id if source.kind == "music21" else str(f.path)
         try:
-            counts.append(batch.add(load_score(f.path), name))
+            counts.append(batch.add(load_score(f.path, read), name))
             kept.append(f)
         except TunesmithError as e:
             skipped.append({"file": name, "reason": str(e).removeprefix(f"{name}: ")})

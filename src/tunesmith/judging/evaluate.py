@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith import __version__
-from tunesmith.atomic import atomic_write_json
+from tunesmith.atomic import atomic_write_json, finite
 from tunesmith.compose import LoadedComposer, load_composer, sample, write_pieces
 from tunesmith.config import SampleConfig
 from tunesmith.data.cache import TokenCache, cache_of
@@ -203,7 +203,7 @@ def evaluate(
         "shown": shown,
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    report = _finite(report)
+    report = finite(report)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / REPORT, report)
     return report
@@ -250,14 +250,3 @@ def _critic_test(critic: LoadedCritic) -> dict[str, Any] | None:
 
 def _safe_stem(piece_id: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(piece_id).stem)
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and infinities become None, so report.json is strict JSON."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj

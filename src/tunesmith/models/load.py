@@ -7,7 +7,7 @@ import os
 import torch
 from torch import nn
 
-from tunesmith.checkpoint import Record, load_weights, read_record
+from tunesmith.checkpoint import MODEL, Record, check_weights, load_weights, read_record, resolve
 from tunesmith.config import CodecConfig, ComposerConfig, CriticConfig
 from tunesmith.data.codec import Codec
 from tunesmith.errors import CheckpointError
@@ -38,6 +38,8 @@ def load_model(
         raise CheckpointError(
             f"{record.path}: trained with {record.codec}, but the request uses {codec}"
         )
+    with torch.device("meta"):  # a tampered size allocates nothing: the file is checked first
+        check_weights(resolve(record.path or path) / MODEL, build_model(record))
     model = build_model(record)
     load_weights(model, record.path or path, device)
     return model.to(device).eval(), record

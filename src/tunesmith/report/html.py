@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_write_bytes
+from tunesmith.atomic import atomic_write_bytes, output_dir
 from tunesmith.config import SampleConfig
 from tunesmith.judging.evaluate import evaluate
 from tunesmith.progress import rich_progress
@@ -126,19 +126,21 @@ def evaluate_to_page(
     best_of: int = 1,
     device: str = "auto",
     match_length: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """``evaluate``: compose, judge and compare (:func:`tunesmith.judging.evaluate.evaluate`,
-    with progress bars), then draw the page from the report. Returns the report."""
-    with rich_progress(transient=True) as progress:
+    with progress bars), then draw the page from the report, all into ``out``, which must be
+    empty unless ``overwrite`` (then the earlier run is replaced whole). Returns the report."""
+    with output_dir(out, overwrite) as tmp, rich_progress(transient=True) as progress:
         report = evaluate(
             composers,
             critic,
-            out,
+            tmp,
             config,
             best_of=best_of,
             device=str(pick_device(device)),
             progress=progress,
             match_length=match_length,
         )
-    write_html(out, report)
+    write_html(out, report)  # once published: the page names the folder where it lives
     return report

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_write_bytes, atomic_write_json
+from tunesmith.atomic import atomic_write_bytes, atomic_write_json, json_text
 from tunesmith.checkpoint import Record
 
 LOG = "log.jsonl"
@@ -65,7 +65,7 @@ class RunLog:
         self.jsonl.close()
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.jsonl.write(json.dumps(record) + "\n")
+        self.jsonl.write(json_text(record, indent=None) + "\n")
         self.jsonl.flush()
 
     def _truncate(self, step: int) -> None:
