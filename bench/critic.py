@@ -18,6 +18,7 @@ sounding state), trained for ``--steps`` optimizer steps, calibrated on the vali
 4. The seed's task (real vs random) on the chorales: our Critic on that task alone against the
    seed-style critic (a window's ids as raw floats in one LSTM step, 3 x 100), same steps of data.
 5. Scoring throughput: windows per second, whole pieces in large batches.
+6. Degenerate pieces (one held note, a held chord, one note repeated, long silence): scores.
 """
 
 from __future__ import annotations
@@ -127,6 +128,21 @@ def piece_verdicts(critic: LoadedCritic, cache: TokenCache, seconds: float) -> d
     return out
 
 
+# What a broken Composer writes and no real piece is (the hardening issue's degenerate pieces).
+DEGENERATE = {
+    "held note (10 min)": [(60, 0.0, 600.0, 80)],
+    "held chord (5 min)": [(p, 0.0, 300.0, 80) for p in (48, 52, 55, 60, 64, 67)],
+    "one note x 2000": [(60, 0.25 * i, 0.25 * i + 0.2, 80) for i in range(2000)],
+    "10 min of silence": [(60, 0.0, 0.5, 80), (64, 600.0, 600.5, 80)],
+}
+
+
+def degenerate(critic: LoadedCritic) -> dict:
+    """Each degenerate piece's score (taken for real above 0.5)."""
+    pieces = [critic.codec.encode(Notes.from_rows(rows)) for rows in DEGENERATE.values()]
+    return dict(zip(DEGENERATE, np.round(critic.piece_scores(pieces), 4).tolist()))
+
+
 def _verdict(scores: np.ndarray) -> dict:
     return {
         "pieces": len(scores),
@@ -232,6 +248,8 @@ def table(name: str, figures: dict) -> None:
         )
     mix = report["mix"]
     print(f"{'mix':<18} {mix['accuracy']:>6.3f} {mix['auc']:>6.3f}")
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in figures["degenerate"].items())
+    print(f"degenerate pieces: {scores}")
     if figures.get("drones"):
         d = figures["drones"]
         print(
@@ -262,6 +280,7 @@ def main() -> None:
                 "velocity": critic.model.config.velocity,
                 "windows": critic_report(critic, cache, "test"),
                 "pieces": piece_verdicts(critic, cache, args.excerpt_seconds),
+                "degenerate": degenerate(critic),
             }
             if args.composer_steps:
                 run = Path(tmp) / f"{name}-composer"

@@ -77,6 +77,17 @@ def test_the_report_agrees_with_its_files(demo):
     assert shown["worst"]["score"] == min(composed["scores"])
     judged = report["also_judged"]["critic without Composer negatives"]
     assert set(judged) >= {"composed", "real", "random"}
+    copying = report["copying"]
+    assert copying["composed"] == report["composers"][0]["copying"]
+    for name in ("composed", "real"):
+        pieces = copying[name]["pieces"]
+        assert len(pieces) == len(report["sets"][name]["files"])
+        shares = [p["share"] for p in pieces if p["share"] is not None]
+        assert all(0.0 <= v <= 1.0 for v in shares)
+        assert copying[name]["share"] == pytest.approx(np.mean(shares))
+        assert copying[name]["longest_max"] == max(p["longest"] for p in pieces)
+    page = (out / "evaluation" / "report.html").read_text()
+    assert "Copied from the training pieces?" in page
 
 
 def test_degenerate_pieces_are_never_taken_for_real(demo, tmp_path):

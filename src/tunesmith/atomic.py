@@ -88,6 +88,19 @@ def publish_dir(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
+def usable_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a folder to write into, made if missing; a one-line :class:`OutputError`
+    before any work if it is a file or cannot be made."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write there ({e.strerror or e})") from e
+    return path
+
+
 @contextmanager
 def output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """A run's output folder, built whole: yields a temp folder beside ``path`` that replaces

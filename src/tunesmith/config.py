@@ -378,9 +378,7 @@ class NegativeConfig(Config):
     pileup_notes: int = setting(3, "pileup: most extra notes at such an onset")
     pileup_seconds: float = setting(6.0, "pileup: longest hold of an extra note, seconds")
     loop_seconds: float = setting(
-        2.0,
-        "loop: longest passage repeated to the end, seconds (the shortest is an eighth); "
-        "loop and repeat: they start within this many seconds",
+        2.0, "loop: seconds of the passage repeated to the end (repeat: where it may start)"
     )
     stall_fraction: float = setting(0.1, "stall: share of onsets before which the music halts")
     stall_seconds: float = setting(60.0, "stall: longest halt, seconds (the shortest is a quarter)")

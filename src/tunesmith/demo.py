@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_write_json
+from tunesmith.atomic import atomic_write_json, usable_dir
 from tunesmith.config import DEMO, ComposerConfig, CriticConfig, DemoPlan, Preset, SampleConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.prepare import DataSource
@@ -47,7 +47,7 @@ def run_demo(
     (``critic/``, ``composer/``, ``critic-composer/``, ``evaluation/``), with progress bars.
     Returns a summary with the wall time of each stage, preparing the data included (the
     stages' are also in ``demo.json``)."""
-    out = Path(out)
+    out = usable_dir(out)
     old = [out / s for s in STAGES if (out / s).exists()]
     if old and not overwrite:
         raise ConfigError(f"{out}: holds an earlier demo ({old[0].name}); use --overwrite")

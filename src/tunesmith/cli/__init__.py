@@ -21,6 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TunesmithError as e:
         print(f"tunesmith: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system said no: a path that is a file, no permission, full
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"tunesmith: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("tunesmith: interrupted", file=sys.stderr)
         return 130

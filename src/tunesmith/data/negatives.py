@@ -16,8 +16,8 @@ boundary artefact tells them apart. Each kind changes one aspect of the music an
                as when a Composer forgets a note-off
 ``pileup``     extra notes, held for seconds, struck at a share of the onsets: polyphony
                piles up; the piece's own notes untouched
-``loop``       from a point within the first passage, one passage (a quarter second to a
-               few seconds) played over and over to the end, as a stuck sampler plays
+``loop``       from a point within the first passage, one passage of a few seconds played
+               over and over to the end, as a stuck sampler does
 ``repeat``     from an onset within the first passage, one of its notes struck over and
                over to the end: a Composer stuck on a single event
 ``stall``      before a share of onsets the music halts for up to a minute, the notes
@@ -238,7 +238,7 @@ def corrupt(
     elif kind == "pileup":
         bad = pileup(notes, rng, config.pileup_fraction, config.pileup_notes, config.pileup_seconds)
     elif kind == "loop":
-        bad = loop(notes, rng, rng.uniform(config.loop_seconds / 8, config.loop_seconds))
+        bad = loop(notes, rng, config.loop_seconds)
     elif kind == "repeat":
         bad = repeat(notes, rng, config.loop_seconds)
     elif kind == "stall":

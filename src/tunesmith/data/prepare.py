@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith import __version__
+from tunesmith.atomic import usable_dir
 from tunesmith.config import CodecConfig, ReadConfig, SplitConfig
 from tunesmith.data.cache import TokenCache, cache_key, write_cache
 from tunesmith.data.codec import Codec
@@ -97,7 +98,7 @@ def prepare(
     t0 = time.perf_counter()
     codec, read, split = codec or CodecConfig(), read or ReadConfig(), split or SplitConfig()
     progress = progress or Silent()
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    root = usable_dir(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
     source = midi_dir_source(midi_dir) if midi_dir is not None else corpus_source(corpus, root)
     key = cache_key(
         {

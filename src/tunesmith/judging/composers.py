@@ -9,6 +9,9 @@ A tuned Composer is flagged when it
 - lost more than ``DIVERSITY_SLACK`` of the base's diversity (distinct 4-grams of events, or the
   pairwise pitch-class distance): a collapse onto a few pieces;
 - is judged by the very Critic it was tuned against (then the verdict is not held out).
+
+Any Composer, the base too, is flagged for copying when its pieces share clearly more runs of
+notes with the training split than real test pieces do (:mod:`tunesmith.judging.copying`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from tunesmith.compose import LoadedComposer
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.windows import piece_sequences
+from tunesmith.judging.copying import TrainingRuns, copy_flag, copying, summary
 from tunesmith.judging.diversity import diversity
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.models.composer import sequence_nll
@@ -43,9 +47,10 @@ class Judged:
 
 
 def composer_entry(
-    judged: Judged, cache: TokenCache, comparison: dict[str, dict]
+    judged: Judged, cache: TokenCache, comparison: dict[str, dict], training: TrainingRuns
 ) -> dict[str, Any]:
-    """The figures of one Composer: judge's scores, NLL on real music, diversity, statistics."""
+    """The figures of one Composer: judge's scores, NLL on real music, diversity, statistics,
+    and how much of its music is found in the training split."""
     model = judged.composer.model
     nll, count = sequence_nll(model, piece_sequences(cache, "valid"), cache.codec.pad)
     known = {k: c for k, c in comparison.items() if c["overlap"] == c["overlap"]}  # not NaN
@@ -67,16 +72,26 @@ def composer_entry(
             }
             for k in farthest
         ],
+        "copying": summary(copying(training, judged.notes)),
         "tuned_against": judged.composer.record.tuned_against,
         "flags": [],
     }
     return entry
 
 
-def flag(entries: list[dict[str, Any]], judged: list[Judged], judge: LoadedCritic) -> None:
-    """Add each tuned Composer's warnings (module docstring) to its entry, against the first."""
+def flag(
+    entries: list[dict[str, Any]],
+    judged: list[Judged],
+    judge: LoadedCritic,
+    real_copying: dict[str, Any],
+) -> None:
+    """Add each Composer's warnings (module docstring) to its entry, against the first, and
+    against real test pieces for copying."""
     base, base_pieces = entries[0], judged[0]
     for entry, j in zip(entries, judged):
+        copied = copy_flag(entry["copying"], real_copying)
+        if copied:
+            entry["flags"].append(copied)
         own = entry["tuned_against"]
         if own and Path(own).resolve() == judge.path.resolve():
             entry["flags"].append(

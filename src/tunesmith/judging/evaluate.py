@@ -22,6 +22,7 @@ from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.negatives import random_piece
 from tunesmith.errors import ConfigError
 from tunesmith.judging.composers import Judged, composer_entry, flag
+from tunesmith.judging.copying import TrainingRuns, copying, summary
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.progress import Progress, Silent
@@ -150,7 +151,9 @@ def evaluate(
         np.array(sets["composed"]["scores"]),
         notes["composed"],
     )
-    entries = [composer_entry(first, cache, comparison["composed"])]
+    training = TrainingRuns.of(cache)
+    real_copying = summary(copying(training, notes["real"]))
+    entries = [composer_entry(first, cache, comparison["composed"], training)]
     judged = [first]
     for label, path in composers[1:]:
         tokens, _, loaded = compose_best_of(critic, path, config, best_of, progress)
@@ -158,8 +161,9 @@ def evaluate(
         other = Judged(label, loaded, tokens, critic.piece_scores(tokens), _decode(codec, tokens))
         judged.append(other)
         other_stats = set_statistics(other.notes)
-        entries.append(composer_entry(other, cache, compare_sets(stats["real"], other_stats)))
-    flag(entries, judged, critic)
+        comparison_other = compare_sets(stats["real"], other_stats)
+        entries.append(composer_entry(other, cache, comparison_other, training))
+    flag(entries, judged, critic, real_copying)
     also_judged = {
         label: {
             "path": str(extra.path),
@@ -199,6 +203,7 @@ def evaluate(
             "comparison": comparison,
         },
         "composers": entries,
+        "copying": {"composed": entries[0]["copying"], "real": real_copying},
         "best_of": best,
         "shown": shown,
         "seconds": round(time.perf_counter() - t0, 2),

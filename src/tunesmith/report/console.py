@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tunesmith.data.prepare import Prepared
 from tunesmith.judging.evaluate import farthest_statistics
+from tunesmith.report.format import pct
 
 MAX_SKIPS_SHOWN = 20
 
@@ -119,9 +120,22 @@ def print_verdict(report: dict, out: Path) -> None:
             _num(c["kl"], 3),
         )
     console.print(stats)
+    copied = report.get("copying")
+    if copied:
+        c, r = copied["composed"], copied["real"]
+        console.print(
+            f"copying: {pct(c['share'])} of composed {c['run']}-note runs are in the training "
+            f"split (real test pieces: {pct(r['share'])}); longest run median "
+            f"{_num(c['longest_median'], 0)}, max {c['longest_max']} notes (real: "
+            f"{_num(r['longest_median'], 0)}, {r['longest_max']})",
+            highlight=False,
+        )
     composers = report.get("composers") or []
     if len(composers) > 1:
         print_composers(console, composers, labels)
+    elif composers:
+        for f in composers[0]["flags"]:
+            console.print(f"[bold red]flag[/] {f}")
     console.print(f"report: {out / 'report.html'}  (figures: {out / 'report.json'})")
 
 
@@ -129,10 +143,11 @@ def print_composers(console, composers: list[dict], labels: dict) -> None:
     table = Table(
         title="Composers side by side (flags are against the first)",
         caption="score: the Critic's mean; real: share taken for real; 4-grams: distinct event "
-        "4-grams; PC dist: mean pairwise pitch-class distance",
+        "4-grams; PC dist: mean pairwise pitch-class distance; copied: share of 8-note runs "
+        "found in the training split",
     )
     table.add_column("composer")
-    for col in ("score", "real", "NLL", "4-grams", "PC dist"):
+    for col in ("score", "real", "NLL", "4-grams", "PC dist", "copied"):
         table.add_column(col, justify="right")
     table.add_column("largest gap (overlap)")
     for c in composers:
@@ -144,6 +159,7 @@ def print_composers(console, composers: list[dict], labels: dict) -> None:
             _num(c["valid_nll"], 4),
             _num(c["distinct_4grams"], 3),
             _num(c["pitch_class_distance"], 3),
+            pct((c.get("copying") or {}).get("share")),
             f"{labels[gap['statistic']]['label']} {gap['overlap']:.2f}" if gap else "–",
         )
     console.print(table)

@@ -79,6 +79,7 @@ def build_html(report: Mapping[str, Any], out_dir: str | os.PathLike, audio: boo
             ("scores", "Scores"),
             ("pieces", "Listen"),
             ("statistics", "Statistics"),
+            ("copying", "Copying"),
             ("training", "Training"),
             ("settings", "Settings"),
         )
@@ -91,6 +92,7 @@ def build_html(report: Mapping[str, Any], out_dir: str | os.PathLike, audio: boo
         sections.scores(report),
         pieces(report, out_dir, audio=audio),
         sections.statistics(report),
+        sections.copying(report),
         sections.training(report, out_dir),
         f'<section id="settings"><h2>Settings</h2>{sections.settings(report)}</section>',
     ]

@@ -237,6 +237,7 @@ def composers(report: Mapping[str, Any]) -> str:
             "valid NLL (nats/token)",
             "distinct 4-grams",
             "pitch-class distance",
+            "8-note runs copied",
             "mean overlap",
             "largest gaps (overlap)",
         )
@@ -250,6 +251,7 @@ def composers(report: Mapping[str, Any]) -> str:
             num(e.get("valid_nll"), 4),
             num(e.get("distinct_4grams")),
             num(e.get("pitch_class_distance")),
+            pct(get(e, "copying", "share")),
             num(e.get("mean_overlap")),
         ]
         tds = "".join(f'<td class="n">{v}</td>' for v in cells)
@@ -274,6 +276,54 @@ def composers(report: Mapping[str, Any]) -> str:
         "histogram distance between pieces; mean overlap of the statistics with real music. "
         "Flags compare each Composer with the first.</p>"
         f"{flagged}</section>"
+    )
+
+
+def copying(report: Mapping[str, Any]) -> str:
+    """How much of the composed music is found verbatim in the training split, beside real test
+    pieces; the composed pieces that copy most, with their nearest training piece."""
+    c, r = get(report, "copying", "composed"), get(report, "copying", "real")
+    if not isinstance(c, Mapping) or not isinstance(r, Mapping):
+        return ""
+    run = get(c, "run") or 8
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("set", f"{run}-note runs in the training split", "longest run: median", "max")
+    )
+    rows = "".join(
+        f'<tr><th class="set-{name}">{name}</th><td class="n">{pct(get(s, "share"))}</td>'
+        f'<td class="n">{num(get(s, "longest_median"), 1)}</td>'
+        f'<td class="n">{num(get(s, "longest_max"), 0)}</td></tr>'
+        for name, s in (("composed", c), ("real", r))
+    )
+    pieces = [p for p in get(c, "pieces") or [] if isinstance(p, Mapping)]
+    files = get(report, "sets", "composed", "files") or []
+    flags = [
+        f
+        for e in get(report, "composers") or []
+        if isinstance(e, Mapping)
+        for f in e.get("flags") or []
+        if str(f).startswith("copying")
+    ]
+    flagged = (
+        f'<ul class="warn">{"".join(f"<li>{esc(f)}</li>" for f in flags)}</ul>' if flags else ""
+    )
+    worst = sorted(range(len(pieces)), key=lambda i: -(finite(pieces[i].get("longest")) or 0))
+    items = "".join(
+        f"<li><code>{esc(files[i] if i < len(files) else i)}</code>: "
+        f"{num(pieces[i].get('longest'), 0)} notes in a row, "
+        f"{pct(pieces[i].get('share'))} of its runs; nearest training piece "
+        f"<code>{esc(pieces[i].get('nearest') or DASH)}</code></li>"
+        for i in worst[:3]
+    )
+    return (
+        '<section id="copying"><h2>Copied from the training pieces?</h2>'
+        f'<table class="stats"><thead><tr>{head}</tr></thead>{rows}</table>'
+        f'<p class="caption">A run: {run} consecutive notes, pitch and time since the previous '
+        "onset, found verbatim in a training piece. Real test pieces share some runs with the "
+        "training split too (cadences, scales): composed music that shares no more is not "
+        "copied.</p>"
+        f"<ul>{items}</ul>{flagged}</section>"
     )
 
 

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tunesmith.atomic import usable_dir
 from tunesmith.checkpoint import Record, read_record, resolve
 from tunesmith.config import ComposerConfig, CriticConfig, Preset, Tables
 from tunesmith.data.cache import TokenCache
@@ -40,7 +41,7 @@ def train_model(
     flags given) laid over it. The data is ``data`` or, when none is named, a resumed run's own
     cache, else the default corpus; under ``torchrun`` each machine's first process prepares it
     first. ``init``: a Critic to extend. Only the main process prints, with progress bars."""
-    out = Path(out)
+    out = usable_dir(out)
     kind = "composer" if isinstance(preset.model, ComposerConfig) else "critic"
     saved = saved_run(out, resume, kind)
     settings = preset.with_tables(saved.tables() if saved else {}, *tables)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tunesmith.atomic import atomic_write_json
+from tunesmith.atomic import atomic_write_json, usable_dir
 from tunesmith.checkpoint import read_record
 from tunesmith.compose import load_composer
 from tunesmith.config import (
@@ -58,7 +58,7 @@ def adversarial(
 ) -> list[dict[str, Any]]:
     """Run ``settings.rounds`` rounds into ``out``; returns each round's figures (also in
     ``out/adversarial.json``)."""
-    out = Path(out)
+    out = usable_dir(out)
     # Under torchrun every rank runs the rounds (training is DDP); only rank 0 speaks and writes.
     progress = progress if rt.main and progress else Silent()
     say = say if rt.main else (lambda s: None)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tunesmith.atomic import usable_dir
 from tunesmith.compose import (
     LoadedComposer,
     allowed_masks,
@@ -194,7 +195,7 @@ def tune_composer(
     """``tune``: fine-tune a copy of ``composer`` against ``critic`` into the run ``out``. The
     settings are the ``TUNE`` preset, a resumed run's saved ones, then ``tables``; a resumed run
     keeps its own Composer and Critic."""
-    out = Path(out)
+    out = usable_dir(out)
     saved = saved_run(out, resume, "composer")
     settings = TUNE.with_tables(saved.tables() if saved else {}, *tables)
     assert settings.train is not None
