@@ -42,10 +42,10 @@ def main() -> None:
     ap.add_argument("--critic", type=Path, required=True, help="the Critic to tune against")
     ap.add_argument("--out", type=Path, default=Path("bench-tune"))
     ap.add_argument("--judge-steps", type=int, default=CRITIC.train.max_steps)
-    ap.add_argument("--tune-minutes", type=float, default=TUNE.train.max_minutes)
+    ap.add_argument("--tune-steps", type=int, default=TUNE.train.max_steps)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--round-critic-minutes", type=float, default=AdversarialConfig.critic_minutes)
-    ap.add_argument("--round-tune-minutes", type=float, default=AdversarialConfig.tune_minutes)
+    ap.add_argument("--round-critic-steps", type=int, default=AdversarialConfig.critic_steps)
+    ap.add_argument("--round-tune-steps", type=int, default=AdversarialConfig.tune_steps)
     ap.add_argument("--n", type=int, default=50)
     args = ap.parse_args()
     times = {}
@@ -65,12 +65,12 @@ def main() -> None:
     critic = load_critic(args.critic)
     reward = critic_reward(critic, critic.codec, TUNE.tune.stuck_penalty)
     task = TuneTask(base, reward, seed=0, cache=cache, reward_meta={"critic": str(critic.path)})
-    config = dataclasses.replace(TUNE.train, max_minutes=args.tune_minutes)
+    config = dataclasses.replace(TUNE.train, max_steps=args.tune_steps)
     train(task, config, args.out / "tuned", CPU, echo=lambda s: print(" ", s, flush=True))
     times["tune"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    settings = AdversarialConfig(args.rounds, args.round_critic_minutes, args.round_tune_minutes)
+    settings = AdversarialConfig(args.rounds, args.round_critic_steps, args.round_tune_steps)
     rounds = adversarial(base.path, critic.path, args.out / "rounds", cache, CPU, settings)
     times["adversarial"] = time.perf_counter() - t
 

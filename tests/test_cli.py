@@ -42,13 +42,19 @@ def test_prepare_prints_the_table_and_the_skipped_file(midi_dir, tmp_path):
 @pytest.mark.slow
 def test_prepare_json_and_settings_from_a_toml_file(midi_dir, tmp_path):
     cfg = tmp_path / "settings.toml"
-    cfg.write_text("[codec]\ntime_step = 0.02\n\n[split]\nseed = 3\n")
+    cfg.write_text('[codec]\ntime_step = 0.02\nencoding = "duration"\n\n[split]\nseed = 3\n')
     args = ["prepare", "--midi-dir", str(midi_dir), "--cache-dir", str(tmp_path / "c"), "--json"]
     out = tunesmith(*args, "--config", str(cfg), "--velocity-bin-width", "4")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     manifest = json.loads((Path(summary["cache"]) / "manifest.json").read_text())
-    assert manifest["codec"] == {"time_step": 0.02, "max_shift_steps": 100, "velocity_bin_width": 4}
+    assert manifest["codec"] == {
+        "encoding": "duration",
+        "time_step": 0.02,
+        "max_shift_steps": 100,
+        "velocity_bin_width": 4,
+        "max_duration": 8.0,
+    }
     assert manifest["split"]["seed"] == 3
     assert summary["splits"][-1]["pieces"] == 4
     assert [s["file"] for s in summary["skipped"]] == [str(midi_dir / "broken.mid")]

@@ -254,14 +254,14 @@ def test_end_of_piece_only_comes_when_all_notes_are_released():
 
     codec = Codec()
     rules = Rules(codec, 3, torch.device("cpu"))
-    assert not rules.allowed(last=False)[:, codec.eos].any()  # no note yet
+    assert not rules.allowed(left=2)[:, codec.eos].any()  # no note yet
     rules.update(torch.tensor([60, 60, codec.shift]))
-    allowed = rules.allowed(last=False)
+    allowed = rules.allowed(left=2)
     assert not allowed[:2, codec.eos].any()  # C4 still sounds
     assert allowed[0, codec.note_off + 60]
     assert not allowed[0, codec.note_off + 61]
     rules.update(torch.tensor([codec.note_off + 60, codec.shift, codec.shift]))
-    allowed = rules.allowed(last=True)
+    allowed = rules.allowed(left=1)
     assert allowed[0, codec.eos]
     assert not allowed[1, codec.eos]
     assert not allowed[:, [codec.pad, codec.bos]].any()
@@ -302,7 +302,7 @@ def test_sampled_tokens_follow_the_models_own_distribution(trained):
             logits, _ = lc.model(x)
         rules = Rules(codec, 1, torch.device("cpu"))
         for t, tok in enumerate(tokens):
-            allowed = rules.allowed(last=t == 79)[0]
+            allowed = rules.allowed(left=80 - t)[0]
             top = logits[0, t].masked_fill(~allowed, -torch.inf).topk(3).indices
             assert tok in top
             rules.update(torch.tensor([tok]))

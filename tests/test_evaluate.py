@@ -30,7 +30,7 @@ def demo(bach_midi_dir, tmp_path_factory) -> tuple[Path, str]:
 
 def test_the_demo_runs_every_stage_and_says_where_the_report_is(demo):
     out, stdout = demo
-    for stage in ("[0/4]", "[1/4]", "[2/4]", "[3/4]", "[4/4]", "Wall time per stage"):
+    for stage in (*(f"[{i}/6]" for i in range(7)), "Wall time per stage"):
         assert stage in stdout
     assert str(out / "evaluation" / "report.html") in stdout.replace("\n", "")
     for path in (
@@ -39,16 +39,33 @@ def test_the_demo_runs_every_stage_and_says_where_the_report_is(demo):
         "composer/best/model.safetensors",
         "critic-composer/best/model.safetensors",
         "critic-composer/test_report.json",
+        "judge/best/model.safetensors",
+        "judge/test_report.json",
+        "tuned/best/model.safetensors",
         "evaluation/report.json",
         "evaluation/report.html",
         "demo.json",
     ):
         assert (out / path).exists(), path
-    extended = json.loads((out / "critic-composer" / "best" / "checkpoint.json").read_text())
-    assert "composer" in extended["negatives"]["kinds"]
-    assert extended["init"] == str(out / "critic" / "best")
+    for critic in ("critic-composer", "judge"):
+        extended = json.loads((out / critic / "best" / "checkpoint.json").read_text())
+        assert "composer" in extended["negatives"]["kinds"]
+        assert extended["init"] == str(out / "critic" / "best")
+    seeds = [json.loads((out / c / "run.json").read_text()) for c in ("critic-composer", "judge")]
+    assert seeds[0]["train"]["seed"] != seeds[1]["train"]["seed"]
+    tuned = json.loads((out / "tuned" / "best" / "checkpoint.json").read_text())
+    assert tuned["reward"]["critic"] == str(out / "critic-composer" / "best")
+    assert tuned["base"] == str(out / "composer" / "best")
     summary = json.loads((out / "demo.json").read_text())
-    assert set(summary["seconds"]) == {"critic", "composer", "critic_composer", "evaluation"}
+    stages = {"critic", "composer", "critic_composer", "judge", "tuned", "evaluation"}
+    assert set(summary["seconds"]) == stages
+    # Base and tuned side by side under the judge, which neither was tuned against.
+    report = json.loads((out / "evaluation" / "report.json").read_text())
+    assert report["critic"]["path"] == str(out / "judge" / "best")
+    assert [c["label"] for c in report["composers"]] == ["base", "tuned"]
+    assert report["composers"][1]["tuned_against"] == str(out / "critic-composer" / "best")
+    assert not any("not held out" in f for c in report["composers"] for f in c["flags"])
+    assert set(report["copying"]) == {"composed", "real"}
 
 
 def test_the_report_agrees_with_its_files(demo):
@@ -159,7 +176,7 @@ def test_the_demo_refuses_to_overwrite_without_being_asked(demo, bach_midi_dir):
 
 def one_small_round(demo_out: Path, out: Path) -> list:
     models = ["--composer", demo_out / "composer", "--critic", demo_out / "critic"]
-    budgets = ["--rounds", "1", "--critic-minutes", "0.05", "--tune-minutes", "0.05"]
+    budgets = ["--rounds", "1", "--critic-steps", "20", "--tune-steps", "3"]
     small = ["--composer-pieces", "8", "--length", "48", "--pieces-per-epoch", "16"]
     return ["adversarial", *models, *budgets, *small, "--valid-pieces", "4", "--out", out]
 
@@ -237,24 +254,30 @@ def test_flags_name_what_collapsed():
         path = Path("/runs/judge/best")
 
     base = {"valid_nll": 1.0, "distinct_4grams": 0.5, "pitch_class_distance": 0.3, "mean": 0.4}
-    base |= {"tuned_against": None, "flags": []}
+    real_copying = {"share": 0.05, "longest_max": 12}
+    base |= {"tuned_against": None, "flags": [], "copying": real_copying}
     fine = {**base, "valid_nll": 1.04, "distinct_4grams": 0.45, "flags": []}
     worse = {**base, "valid_nll": 1.2, "distinct_4grams": 0.2, "pitch_class_distance": 0.1}
     worse["flags"] = []
     own = {**base, "tuned_against": "/runs/judge/best", "flags": []}
-    flag([base, fine, worse, own], [None] * 4, Judge())
+    copier = {**base, "copying": {"share": 0.4, "longest_max": 90}, "flags": []}
+    flag([base, fine, worse, own, copier], [None] * 5, Judge(), real_copying)
     assert base["flags"] == []
     assert fine["flags"] == []
     assert "validation NLL 20% above" in worse["flags"][0]
     assert sum("diversity collapsed" in f for f in worse["flags"]) == 2
     assert "not held out" in own["flags"][0]
+    (copied,) = copier["flags"]
+    assert copied.startswith("copying: 40% of its")
+    assert "(real test pieces: 5%)" in copied
+    assert "longest copied run 90 notes (real: 12)" in copied
 
 
 def test_tune_from_the_cli_writes_a_composer_that_composes(demo, tmp_path):
     out, _ = demo
     small = ["--length", "32", "--pieces-per-epoch", "16", "--valid-pieces", "4"]
     args = ["--composer", out / "composer", "--critic", out / "critic-composer", *small]
-    result = tunesmith("tune", *args, "--max-minutes", "0.05", "--out", tmp_path / "tuned")
+    result = tunesmith("tune", *args, "--max-steps", "4", "--out", tmp_path / "tuned")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "KL <= 20 nats a piece" in result.stdout
     assert "valid_reward" in result.stdout

@@ -61,7 +61,7 @@ def test_log_probabilities_are_those_the_sampler_drew_from(base, bach_cache):
     logits = stepper.step(torch.full((4,), codec.bos), h, c)
     expected = torch.zeros(4)
     for t in range(48):
-        mask = rules.allowed(last=t == 47)
+        mask = rules.allowed(left=48 - t)
         lp = torch.log_softmax(logits.masked_fill(~mask, -torch.inf), dim=1)
         tok = tokens[:, t]
         real = tok != codec.pad

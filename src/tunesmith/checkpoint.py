@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,13 +147,13 @@ class Record:
         kind = meta.get("kind")
         if kind not in MODEL_CONFIGS:
             raise CheckpointError(f"{where}: kind {kind!r}, expected one of {list(MODEL_CONFIGS)}")
-        typed: dict[str, type[Config]] = {
-            "model": MODEL_CONFIGS[kind],
-            "codec": CodecConfig,
-            "windows": WindowConfig,
-            "train": TrainConfig,
-            "negatives": NegativeConfig,
-            "tune": TuneConfig,
+        typed: dict[str, Callable[[Any], Config]] = {
+            "model": MODEL_CONFIGS[kind].from_dict,
+            "codec": CodecConfig.saved,
+            "windows": WindowConfig.from_dict,
+            "train": TrainConfig.from_dict,
+            "negatives": NegativeConfig.from_dict,
+            "tune": TuneConfig.from_dict,
         }
         values: dict[str, Any] = {"kind": kind, "path": where.parent}
         name = "record"
@@ -161,7 +162,7 @@ class Record:
                 if name in ("format", "kind") or value is None:
                     continue
                 if name in typed:
-                    values[name] = typed[name].from_dict(value)
+                    values[name] = typed[name](value)
                 elif name == "data":
                     values[name] = DataRecord(**value)
                 elif name == "state":
@@ -342,16 +343,15 @@ def check_fingerprint(file: Path, header: dict[str, Any], record: Record) -> Non
         return
     try:
         saved = json.loads(meta["tunesmith"])
-        typed = {
-            "model": MODEL_CONFIGS[saved["kind"]],
-            "codec": CodecConfig,
-            "windows": WindowConfig,
+        read = {
+            "model": MODEL_CONFIGS[saved["kind"]].from_dict,
+            "codec": CodecConfig.saved,
+            "windows": WindowConfig.from_dict,
         }
         changed = [
             name
             for name in FINGERPRINT
-            if (typed[name].from_dict(saved[name]) if name in saved else None)
-            != getattr(record, name)
+            if (read[name](saved[name]) if name in saved else None) != getattr(record, name)
         ]
     except (TypeError, ValueError, KeyError, ConfigError) as e:
         raise CheckpointError(f"{file}: unreadable settings in its metadata ({e})") from e

@@ -5,8 +5,9 @@ The step is computed from the LSTM's own weights (:class:`Stepper`) rather than 
 ``nn.LSTM`` on one time step, whose per-call set-up costs more than the arithmetic at this size.
 
 Sampling keeps every sequence well formed (:class:`Rules`): no note-off for a pitch that is not
-sounding, no end of piece while notes still sound or before the first note, no PAD or BOS; and
-a piece that has no note by its last token gets one, so every piece decodes to at least one note.
+sounding, a length right after each note-on and nowhere else (the duration encoding), no end of
+piece while notes still sound or before the first note, no PAD or BOS; and a piece that has no
+note by its last token gets one, so every piece decodes to at least one note.
 """
 
 from __future__ import annotations
@@ -124,40 +125,67 @@ class Stepper:
 
 
 class Rules:
-    """What may come next in each sequence: tracks sounding notes, note count and the clock."""
+    """What may come next in each sequence: tracks the sounding notes (note-off encoding) or the
+    length said so far of the note just struck (duration encoding), the note count and the
+    clock."""
 
     def __init__(self, codec: Codec, n: int, device: torch.device) -> None:
         self.codec = codec
         self.sounding = torch.zeros(n, NUM_PITCHES, dtype=torch.int32, device=device)
+        self.waiting = torch.zeros(n, dtype=torch.bool, device=device)  # the last was a note-on
+        self.more = torch.zeros_like(self.waiting)  # the last was a full duration: more may come
+        self.length = torch.zeros(n, dtype=torch.int64, device=device)  # steps said so far
         self.notes = torch.zeros(n, dtype=torch.int64, device=device)
         self.clock = torch.zeros(n, dtype=torch.int64, device=device)  # time steps
         self.base = torch.ones(codec.vocab_size, dtype=torch.bool, device=device)
         self.base[[codec.pad, codec.bos]] = False
+        self.base[codec.duration : codec.shift] = False
         self.only_notes = torch.zeros_like(self.base)
         self.only_notes[codec.note_on : codec.note_off] = True
+        self._steps = torch.arange(1, codec.shift - codec.duration + 1, device=device)
         self._rows = torch.arange(n, device=device)
 
-    def allowed(self, last: bool) -> torch.Tensor:
-        """(n, vocab) bool mask of the tokens each sequence may take now; ``last``: this is the
-        final token, so a sequence without a note must play one."""
+    def allowed(self, left: int) -> torch.Tensor:
+        """(n, vocab) bool mask of the tokens each sequence may take now, with ``left`` tokens
+        to go (this one included): a sequence without a note must play one while there is room
+        for it (and its length); no note is struck without room for its length, and none is
+        longer than the codec's ``max_duration``."""
         c = self.codec
         mask = self.base.expand(len(self.notes), -1).clone()
-        mask[:, c.note_off : c.shift] = self.sounding > 0
+        room = 2 if c.durations else 1  # tokens a note takes at least
+        if not c.durations:
+            mask[:, c.note_off : c.duration] = self.sounding > 0
+        elif left == 1:
+            mask[:, c.note_on : c.note_off] = False
         mask[:, c.eos] = (self.notes > 0) & (self.sounding.sum(dim=1) == 0)
-        if last:
+        if left == room:
             silent = self.notes == 0
             mask[silent] = self.only_notes
+        if c.durations:
+            mask[self.waiting] = False
+            fits = self._steps <= (c.config.max_duration_steps - self.length)[:, None]
+            mask[:, c.duration : c.shift] = fits & (self.waiting | self.more)[:, None]
         return mask
 
     def update(self, tokens: torch.Tensor) -> None:
         """Account for the tokens just taken (PAD for finished sequences is ignored)."""
         c = self.codec
         on = tokens < c.note_off
-        off = (tokens >= c.note_off) & (tokens < c.shift)
         shift = (tokens >= c.shift) & (tokens < c.velocity)
-        pitch = tokens % NUM_PITCHES
-        delta = on.to(torch.int32) - off.to(torch.int32)
-        self.sounding[self._rows, pitch] += delta * (on | off)
+        if c.durations:
+            said = (tokens >= c.duration) & (tokens < c.shift)
+            steps = tokens - c.duration + 1
+            self.length = torch.where(on, 0, self.length) + torch.where(said, steps, 0)
+            # Lengths are written as gaps are: full tokens, then the rest; only a full one
+            # may be followed by more.
+            full = steps == c.config.max_shift_steps
+            self.more = said & full & (self.length < c.config.max_duration_steps)
+            self.waiting = on
+        else:
+            off = (tokens >= c.note_off) & (tokens < c.duration)
+            pitch = tokens % NUM_PITCHES
+            delta = on.to(torch.int32) - off.to(torch.int32)
+            self.sounding[self._rows, pitch] += delta * (on | off)
         self.notes += on
         self.clock += torch.where(shift, tokens - c.shift + 1, 0)
 
@@ -250,7 +278,7 @@ def sample_tokens(
     done = torch.zeros(n, dtype=torch.bool, device=device)
     advance = progress.task(f"composing {n} pieces", length)
     for t in range(length):
-        tokens = pick(logits, rules.allowed(last=t == length - 1), config, generator)
+        tokens = pick(logits, rules.allowed(left=length - t), config, generator)
         tokens = tokens.masked_fill(done, codec.pad)
         out[:, t] = tokens
         rules.update(tokens)
@@ -273,7 +301,7 @@ def allowed_masks(codec: Codec, tokens: torch.Tensor) -> torch.Tensor:
     rules = Rules(codec, n, tokens.device)
     masks = torch.empty(n, T, codec.vocab_size, dtype=torch.bool, device=tokens.device)
     for t in range(T):
-        masks[:, t] = rules.allowed(last=t == T - 1)
+        masks[:, t] = rules.allowed(left=T - t)
         rules.update(tokens[:, t])
     return masks
 

@@ -57,6 +57,7 @@ class Config:
             raise ConfigError(f"{cls.section}: {e}") from e
 
 
+ENCODINGS = ("note-off", "duration")
 MAX_SEED = 2**32 - 1  # numpy's and torch's generators all take it, and seed + i stays in range
 
 
@@ -111,18 +112,49 @@ def _fraction_below_1(cfg: Config, name: str) -> None:
 class CodecConfig(Config):
     """Performance-event vocabulary (Performance RNN style).
 
-    The default is the seed's 382 events: 128 note-on, 128 note-off, 100 time-shifts of 10 ms
+    ``note-off`` is the seed's 382 events: 128 note-on, 128 note-off, 100 time-shifts of 10 ms
     (up to 1 s; longer gaps take several) and 26 velocity bins of width 5; special tokens follow.
+    ``duration`` writes a note's length right after its note-on instead of a note-off, on the
+    time-shift grid and as time-shifts are written (a longer one takes several), up to
+    ``max_duration``.
     """
 
     section: ClassVar[str] = "codec"
+    encoding: str = setting(
+        "note-off",
+        "note-off: a note-on and a note-off per note; duration: a note-on followed by the "
+        "note's length (no note to remember, none left hanging)",
+        choices=ENCODINGS,
+    )
     time_step: float = setting(0.01, "seconds per time-shift step")
-    max_shift_steps: int = setting(100, "the longest single time-shift, in steps")
+    max_shift_steps: int = setting(
+        100, "the longest single time-shift (and note-length token), in steps"
+    )
     velocity_bin_width: int = setting(5, "MIDI velocity units per bin; bins = ceil(128 / width)")
+    max_duration: float = setting(
+        8.0, "duration encoding: the longest note in seconds; a longer one is cut to it"
+    )
+
+    @classmethod
+    def saved(cls, table: Any) -> CodecConfig:
+        """The settings a checkpoint or a cache was written with: those written before the
+        duration encoding existed name no encoding, and were note-off."""
+        if isinstance(table, dict):
+            table = {"encoding": "note-off", **table}
+        return cls.from_dict(table)
 
     def validate(self) -> None:
-        _numbers(self, ("time_step", 0.0005, 1.0))
+        s = self.section
+        _check(self.encoding in ENCODINGS, s, "encoding", self.encoding, f"one of {ENCODINGS}")
+        _numbers(self, ("time_step", 0.0005, 1.0), ("max_duration", 0.0005, 3600.0))
         _integers(self, ("max_shift_steps", 1, 1000), ("velocity_bin_width", 1, 128))
+        if self.encoding == "duration":
+            ok = self.max_duration >= self.time_step
+            _check(ok, s, "max_duration", self.max_duration, "at least one time step")
+
+    @property
+    def max_duration_steps(self) -> int:
+        return max(1, round(self.max_duration / self.time_step))
 
 
 @dataclass(frozen=True)
@@ -464,19 +496,31 @@ class TuneConfig(Config):
         )
 
 
+# An adversarial round's budgets, in steps so that rounds are the same however busy the machine:
+# about 2 and 3 minutes on a 2-core CPU with bf16 (the demo's Critic takes 0.053 s a step, tuning
+# 0.7 s with its validations).
+CRITIC_ROUND_STEPS = 2000
+TUNE_ROUND_STEPS = 240
+
+
 @dataclass(frozen=True)
 class AdversarialConfig(Config):
     """Rounds of Critic and Composer training, and what each round spends."""
 
     section: ClassVar[str] = "adversarial"
     rounds: int = setting(3, "rounds")
-    critic_minutes: float = setting(2.0, "Critic training a round, minutes")
-    tune_minutes: float = setting(3.0, "Composer tuning a round, minutes")
+    critic_steps: int = setting(CRITIC_ROUND_STEPS, "Critic training a round, optimizer steps")
+    tune_steps: int = setting(TUNE_ROUND_STEPS, "Composer tuning a round, optimizer steps")
     composer_pieces: int = setting(200, "Composer pieces the Critic learns from a round")
 
     def validate(self) -> None:
-        _integers(self, ("rounds", 1, 100), ("composer_pieces", 1, None))
-        _numbers(self, ("critic_minutes", 0.0, 1e7), ("tune_minutes", 0.0, 1e7))
+        _integers(
+            self,
+            ("rounds", 1, 100),
+            ("composer_pieces", 1, None),
+            ("critic_steps", 1, None),
+            ("tune_steps", 1, None),
+        )
 
 
 @dataclass(frozen=True)
@@ -514,11 +558,13 @@ class Preset:
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """The demo's stages: the Critic's and the Composer's presets with their budgets in steps
-    (``train.max_steps``), the Critic extended with Composer negatives, the pieces judged."""
+    """The demo's stages: the Critic's, the Composer's and tuning's presets with their budgets in
+    steps (``train.max_steps``), the Critic extended with Composer negatives (twice: the reward
+    and the judge), the pieces judged."""
 
     critic: Preset
     composer: Preset
+    tune: Preset
     extend_steps: int  # the Critic again, with the Composer's pieces among the negatives
     composer_pieces: int  # Composer pieces sampled as negatives for training
     n: int  # pieces composed and judged
@@ -554,7 +600,7 @@ TUNE = Preset(
         lr=2e-4,
         warmup_steps=10,
         epochs=30,
-        max_minutes=8.0,
+        max_steps=480,  # the 30 epochs of 16 steps: about 6 minutes on a 2-core CPU with bf16
         patience=0,
         weight_decay=0.0,
     ),
@@ -569,10 +615,11 @@ def _budget(preset: Preset, steps: int) -> Preset:
     return dataclasses.replace(preset, train=dataclasses.replace(preset.train, max_steps=steps))
 
 
-# The demo: 7.4 minutes on a 2-core CPU with bf16 (Intel AMX), the same figures however busy.
+# The demo: 11.7 minutes on a 2-core CPU with bf16, the same figures however busy.
 DEMO = DemoPlan(
     critic=_budget(CRITIC, 2500),
     composer=_budget(COMPOSER, 1500),
+    tune=TUNE,
     extend_steps=1000,
     composer_pieces=200,
     n=50,
@@ -594,6 +641,10 @@ DEMO_QUICK = DemoPlan(
             windows=WindowConfig(length=128, stride=64, transpose=3),
         ),
         150,
+    ),
+    tune=_budget(
+        dataclasses.replace(TUNE, tune=TuneConfig(length=48, pieces_per_epoch=32, valid_pieces=4)),
+        4,
     ),
     extend_steps=60,
     composer_pieces=24,

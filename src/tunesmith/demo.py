@@ -1,9 +1,11 @@
 """The whole story on one corpus, end to end: prepare, train a Critic, train a Composer, extend
-the Critic with the Composer's own pieces as negatives, and let it judge the Composer.
+the Critic with the Composer's own pieces as negatives, tune the Composer with that Critic's
+verdict as its reward, and judge the base and the tuned Composer side by side with a Critic that
+neither was tuned against (the same extension with another seed).
 
 Budgets are optimizer steps per stage, so the same command and seed give the same figures however
-busy the machine: ``DEMO`` takes about 7 minutes on a 2-core CPU with bf16 (longer in fp32), and
-``DEMO_QUICK`` shrinks models and budgets so the whole run takes under a minute (for tests).
+busy the machine: ``DEMO`` takes about 12 minutes on a 2-core CPU with bf16 (longer in fp32), and
+``DEMO_QUICK`` shrinks models and budgets so the whole run takes about a minute (for tests).
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.atomic import atomic_write_json, usable_dir
-from tunesmith.config import DEMO, ComposerConfig, CriticConfig, DemoPlan, Preset, SampleConfig
+from tunesmith.compose import load_composer
+from tunesmith.config import (
+    DEMO,
+    MAX_SEED,
+    ComposerConfig,
+    CriticConfig,
+    DemoPlan,
+    Preset,
+    SampleConfig,
+)
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.prepare import DataSource
 from tunesmith.errors import ConfigError
@@ -29,9 +40,11 @@ from tunesmith.runtime import Runtime, runtime
 from tunesmith.training.composer import ComposerTask
 from tunesmith.training.critic import CriticTask
 from tunesmith.training.loop import Task, TrainResult, train
+from tunesmith.tuning.tune import TuneTask, critic_reward
 
+TUNED = ("valid_reward", "valid_kl", "valid_nll")  # a tuned Composer's validation figures
 # What a demo writes into its folder: an earlier demo's are replaced only with ``overwrite``.
-STAGES = ("critic", "composer", "critic-composer", "evaluation", "demo.json")
+STAGES = ("critic", "composer", "critic-composer", "judge", "tuned", "evaluation", "demo.json")
 
 
 def run_demo(
@@ -56,7 +69,7 @@ def run_demo(
     data = data or DataSource()
     t0 = time.perf_counter()
     with runtime(device) as rt, rich_progress(transient=True) as progress:
-        say(f"[0/4] Data: {data.midi_dir or data.corpus or 'bach'}")
+        say(f"[0/6] Data: {data.midi_dir or data.corpus or 'bach'}")
         cache = data.prepare(progress)
         rows = {r["split"]: r for r in cache.summary()}
         say(
@@ -82,15 +95,17 @@ def _stages(
     times: dict[str, float] = {}
     summary: dict[str, Any] = {"plan": _plan_dict(plan), "seconds": times}
 
-    def fit(task: Task, preset: Preset, run: str, steps: int | None = None) -> TrainResult:
+    def fit(
+        task: Task, preset: Preset, run: str, steps: int | None = None, stage_seed: int = seed
+    ) -> TrainResult:
         assert preset.train is not None
-        config = dataclasses.replace(preset.train, seed=seed)
+        config = dataclasses.replace(preset.train, seed=stage_seed)
         if steps is not None:
             config = dataclasses.replace(config, max_steps=steps)
         # The bars show the training; each stage prints its result.
         return train(task, config, out / run, rt, progress=progress, echo=lambda s: None)
 
-    def judge(run: Path, name: str) -> dict[str, Any]:
+    def test_report(run: Path, name: str) -> dict[str, Any]:
         critic = load_critic(run / "best", rt.device)
         report = write_test_report(critic, cache, calibrate_first=True, progress=progress)
         say(
@@ -107,15 +122,15 @@ def _stages(
     assert composer.windows
     t = time.perf_counter()
     first = CriticTask(cache, critic.model, critic.windows, critic.negatives, seed=seed)
-    say(f"[1/4] Critic: real pieces against {', '.join(first.negatives.kinds)}")
+    say(f"[1/6] Critic: real pieces against {', '.join(first.negatives.kinds)}")
     for note in first.notes:
         say(f"  {note}")
     fit(first, critic, "critic")
-    summary["critic"] = judge(out / "critic", "Critic")
+    summary["critic"] = test_report(out / "critic", "Critic")
     times["critic"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say("[2/4] Composer: next-event prediction on the train split")
+    say("[2/6] Composer: next-event prediction on the train split")
     task: Task = ComposerTask(cache, composer.model, composer.windows, seed=seed)
     result = fit(task, composer, "composer")
     summary["composer"] = {"valid_nll": result.state.best, "steps": result.state.step}
@@ -124,33 +139,64 @@ def _stages(
     )
     times["composer"] = time.perf_counter() - t
 
+    def extend(run: str, stage_seed: int) -> None:
+        assert isinstance(critic.model, CriticConfig)
+        assert critic.negatives
+        negatives = dataclasses.replace(
+            critic.negatives,
+            kinds=(*critic.negatives.kinds, "composer"),
+            composer=str(out / "composer" / "best"),
+            composer_pieces=plan.composer_pieces,
+        )
+        task = CriticTask(
+            cache,
+            critic.model,
+            critic.windows,
+            negatives,
+            seed=stage_seed,
+            device=rt.device,
+            progress=progress,
+            init=str(out / "critic" / "best"),
+        )
+        fit(task, critic, run, plan.extend_steps, stage_seed)
+
     t = time.perf_counter()
-    say("[3/4] Critic again, with the Composer's own pieces among the negatives")
-    negatives = dataclasses.replace(
-        critic.negatives,
-        kinds=(*critic.negatives.kinds, "composer"),
-        composer=str(out / "composer" / "best"),
-        composer_pieces=plan.composer_pieces,
+    say("[3/6] Critic again, with the Composer's own pieces among the negatives")
+    extend("critic-composer", seed)
+    summary["critic_composer"] = test_report(
+        out / "critic-composer", "Critic with Composer negatives"
     )
-    task = CriticTask(
-        cache,
-        critic.model,
-        critic.windows,
-        negatives,
-        seed=seed,
-        device=rt.device,
-        progress=progress,
-        init=str(out / "critic" / "best"),
-    )
-    fit(task, critic, "critic-composer", plan.extend_steps)
-    summary["critic_composer"] = judge(out / "critic-composer", "Critic with Composer negatives")
     times["critic_composer"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say(f"[4/4] Evaluation: {plan.n} composed pieces judged beside real and random ones")
+    say("[4/6] A judge: the same again with its own seed; nothing is tuned against it")
+    extend("judge", (seed + 1) % (MAX_SEED + 1))
+    summary["judge"] = test_report(out / "judge", "Judge")
+    times["judge"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tune = plan.tune
+    assert tune.tune is not None
+    say("[5/6] Tuning: the Composer rewarded by the Critic with Composer negatives")
+    base = load_composer(out / "composer" / "best", rt.device)
+    reward_critic = load_critic(out / "critic-composer" / "best", rt.device)
+    reward = critic_reward(reward_critic, reward_critic.codec, tune.tune.stuck_penalty)
+    meta = {"critic": str(reward_critic.path)}
+    tuner = TuneTask(base, reward, tune.tune, seed, cache, meta)
+    result = fit(tuner, tune, "tuned")
+    best = next(h for h in result.state.history if h["step"] == result.state.best_step)
+    summary["tuned"] = {"steps": result.state.step, **{k: best[k] for k in TUNED if k in best}}
+    say(
+        f"  tuned: {result.state.step} steps, valid reward {best['valid_reward']:.3f}, "
+        f"KL {best['valid_kl']:.2f} nats a piece, validation NLL {best['valid_nll']:.4f}"
+    )
+    times["tuned"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    say(f"[6/6] Evaluation: {plan.n} pieces of each Composer judged beside real and random ones")
     report = evaluate(
-        out / "composer",
-        load_critic(out / "critic-composer" / "best", rt.device),
+        [("base", out / "composer"), ("tuned", out / "tuned")],
+        load_critic(out / "judge" / "best", rt.device),
         out / "evaluation",
         SampleConfig(n=plan.n, seed=seed),
         cache=cache,
@@ -163,14 +209,20 @@ def _stages(
     times["evaluation"] = time.perf_counter() - t
     summary["evaluation"] = {
         **{k: _brief(report["sets"][k]) for k in ("composed", "real", "random")},
+        "composers": [_composer(c) for c in report["composers"]],
         "also_judged": report["also_judged"],
+        "copying": {k: _brief(v) for k, v in report["copying"].items()},
         "report": str(out / "evaluation" / "report.html"),
     }
     return summary
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("scores", "files")}
+    return {k: v for k, v in summary.items() if k not in ("scores", "files", "pieces")}
+
+
+def _composer(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k not in ("scores", "files", "copying")}
 
 
 def _plan_dict(plan: DemoPlan) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class TokenCache:
         self.path = path
         self.manifest = manifest
         self.tokens = tokens
-        self.codec = Codec(CodecConfig.from_dict(manifest["codec"]))
+        self.codec = Codec(CodecConfig.saved(manifest["codec"]))
         self.pieces = [Piece(**p) for p in manifest["pieces"]]
         self.skipped: list[dict[str, str]] = manifest["skipped"]
 

@@ -1,6 +1,6 @@
 """Performance-event codec: notes <-> token ids, vectorised with numpy.
 
-Token id ranges (default config; ``n`` = max_shift_steps, ``v`` = velocity bins)::
+Token id ranges of the ``note-off`` encoding (``n`` = max_shift_steps, ``v`` = velocity bins)::
 
     [0, 128)                 note-on(pitch)
     [128, 256)               note-off(pitch)
@@ -8,14 +8,28 @@ Token id ranges (default config; ``n`` = max_shift_steps, ``v`` = velocity bins)
     [256 + n, 256 + n + v)   velocity(bin), applies to the following note-ons (seed: 26)
     then PAD, BOS, EOS
 
+The ``duration`` encoding has no note-offs: after each note-on comes its length, written on the
+same grid and in the same way as a gap (full tokens, then the remainder)::
+
+    [0, 128)                 note-on(pitch)
+    [128, 128 + n)           duration(k steps), k = 1..n: the length of the note just struck
+    then time-shifts, velocities, PAD, BOS, EOS as above
+
+Lengths are exact on the grid up to ``max_duration``; a longer note is cut to it. A language
+model over it never has to remember which notes are open, and no note can hang on: its length
+is said when it starts.
+
 Encoding quantises onsets and offsets to the time grid (half up), gives every note at least one
 step, and emits a velocity event only when the bin changes. At one time step note-offs come
-before note-ons, so a repeated note is released before it is struck again.
+before note-ons, so a repeated note is released before it is struck again; note-ons come in
+pitch order.
 
-Decoding accepts any sequence: it stops at EOS, ignores PAD/BOS and note-offs of pitches that are
-not sounding, pairs note-offs with note-ons first-in-first-out per pitch (as symusic and most MIDI
-readers do), and ends a note that is never closed at the last time reached, or after
-``max_note_seconds``, whichever comes first.
+Decoding accepts any sequence: it stops at EOS and ignores PAD/BOS. Under ``note-off`` it ignores
+note-offs of pitches that are not sounding, pairs note-offs with note-ons first-in-first-out per
+pitch (as symusic and most MIDI readers do), and ends a note that is never closed at the last time
+reached, or after ``max_note_seconds``, whichever comes first. Under ``duration`` a note lasts
+the sum of the durations right after its note-on (one step if there are none, ``max_duration``
+at most), and durations after anything else are ignored.
 """
 
 from __future__ import annotations
@@ -39,9 +53,13 @@ class Codec:
         self.config = config or CodecConfig()
         c = self.config
         self.velocity_bins = -(-NUM_PITCHES // c.velocity_bin_width)
+        # Ranges lie back to back: note-on [note_on, note_off), note-off [note_off, duration),
+        # duration [duration, shift), ...; one of the middle two is empty.
         self.note_on = 0
         self.note_off = NUM_PITCHES
-        self.shift = 2 * NUM_PITCHES
+        self.durations = c.encoding == "duration"
+        self.duration = NUM_PITCHES if self.durations else 2 * NUM_PITCHES
+        self.shift = self.duration + (c.max_shift_steps if self.durations else 0)
         self.velocity = self.shift + c.max_shift_steps
         self.num_events = self.velocity + self.velocity_bins
         self.pad = self.num_events
@@ -75,27 +93,32 @@ class Codec:
             raise ValueError(f"token {t} is outside the vocabulary of size {self.vocab_size}")
         if t < self.note_off:
             return f"note_on({t})"
-        if t < self.shift:
+        if t < self.duration:
             return f"note_off({t - self.note_off})"
+        if t < self.shift:
+            return f"duration({t - self.duration + 1})"
         if t < self.velocity:
             return f"shift({t - self.shift + 1})"
         if t < self.num_events:
             return f"velocity({t - self.velocity})"
         return {self.pad: "PAD", self.bos: "BOS", self.eos: "EOS"}[t]
 
-    def shift_tokens(self, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Expand gaps (whole steps > 0) into time-shift tokens.
+    def shift_tokens(
+        self, gaps: np.ndarray, base: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expand gaps (whole steps > 0) into time-shift tokens (or, from ``base``, durations).
 
         Returns the tokens of all gaps, concatenated, and how many each gap took. A gap longer
         than ``max_shift_steps`` becomes several full shifts and the remainder.
         """
+        base = self.shift if base is None else base
         m = self.config.max_shift_steps
         counts = (gaps + (m - 1)) // m
         if len(gaps) and counts.min() == counts.max() == 1:  # the common case: one token each
-            return self.shift + gaps - 1, counts
-        tokens = np.full(int(counts.sum()), self.shift + m - 1, dtype=np.int64)
+            return base + gaps - 1, counts
+        tokens = np.full(int(counts.sum()), base + m - 1, dtype=np.int64)
         some = counts > 0
-        tokens[np.cumsum(counts)[some] - 1] = self.shift + gaps[some] - (counts[some] - 1) * m - 1
+        tokens[np.cumsum(counts)[some] - 1] = base + gaps[some] - (counts[some] - 1) * m - 1
         return tokens, counts
 
     # -- encode ------------------------------------------------------------------------------
@@ -136,22 +159,39 @@ class Codec:
         if pitch.min() < 0 or pitch.max() >= NUM_PITCHES:
             raise ValueError("pitches must lie in 0..127")
 
-        # One sort of packed keys orders events by (piece, time, off-before-on, pitch) and
-        # carries the velocity bin: bits 0-6 bin, 7-13 pitch, 14 on, 15-39 time, 40+ piece.
-        n = len(on)
+        # Packed keys order events by (piece, time, off-before-on, pitch) and carry the
+        # velocity bin: bits 0-6 bin, 7-13 pitch, 14 on, 15-39 time, 40+ piece.
         common = np.repeat(np.arange(len(counts), dtype=np.int64) << _PIECE_SHIFT, counts)
         common |= pitch << 7
-        keys = np.empty(2 * n, dtype=np.int64)
-        np.bitwise_or(common, off << 15, out=keys[:n])
-        np.bitwise_or(common, on << 15, out=keys[n:])
-        keys[n:] |= self._bin_of[np.clip(notes.velocity, 0, 127)]
-        keys.sort()
+        on_keys = common | (on << 15) | self._bin_of[np.clip(notes.velocity, 0, 127)]
+        if self.durations:
+            length = np.minimum(off - on, self.config.max_duration_steps)
+            order = np.lexsort((length, on_keys))  # a note struck twice at once: shorter first
+            keys = on_keys[order]
+            after = self.shift_tokens(length[order], self.duration)
+            per_piece = counts
+        else:
+            keys = np.concatenate([common | (off << 15), on_keys])
+            keys.sort()
+            after, per_piece = None, 2 * counts
         # bit 14 set (on) -> pitch; clear (off) -> 128 + pitch: exactly the token ids.
-        event = ((keys >> 7) & 255) ^ NUM_PITCHES
+        return self._lay_out(keys, ((keys >> 7) & 255) ^ NUM_PITCHES, per_piece, after)
 
-        head = np.r_[0, np.cumsum(2 * counts)[:-1]]  # each piece's first event
+    def _lay_out(
+        self,
+        keys: np.ndarray,
+        event: np.ndarray,
+        counts: np.ndarray,
+        after: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Token rows from sorted event keys: before each event the time-shifts that reach its
+        time and a velocity when the bin changes; after it, its run of ``after`` tokens if given
+        (all runs' tokens, and how many each event has)."""
+        n = len(keys)
+        tail = np.zeros(n, dtype=np.int64) if after is None else after[1]
+        head = np.r_[0, np.cumsum(counts)[:-1]]  # each piece's first event
         clock = keys >> 15
-        gaps = np.empty(2 * n, dtype=np.int64)
+        gaps = np.empty(n, dtype=np.int64)
         np.subtract(clock[1:], clock[:-1], out=gaps[1:])
         gaps[head] = clock[head] & ((1 << _TIME_BITS) - 1)
         moved = np.flatnonzero(gaps)
@@ -163,13 +203,16 @@ class Codec:
         changed = np.r_[True, on_state[1:] != on_state[:-1]]
         vel_at = on_at[changed]
 
-        extra = np.zeros(2 * n, dtype=np.int64)  # tokens each event needs before its own
+        extra = np.zeros(n, dtype=np.int64)  # tokens each event needs before its own
         extra[moved] = n_shift
         extra[vel_at] += 1
         pos = np.cumsum(extra)
-        pos += np.arange(2 * n)
-        out = np.empty(int(pos[-1]) + 1, dtype=np.int64)
+        pos += np.arange(n)
+        pos[1:] += np.cumsum(tail)[:-1]
+        out = np.empty(int(pos[-1] + 1 + tail[-1]), dtype=np.int64)
         out[pos] = event
+        if after is not None:
+            _fill_runs(out, pos + 1, tail, after[0])
         out[pos[vel_at] - 1] = self.velocity + (on_key[changed] & 127)
         shift_end = pos[moved] - extra[moved] + n_shift  # one past each gap's last shift
         if len(shifts) == len(moved):
@@ -183,7 +226,7 @@ class Codec:
 
     def pitch_range(self, tokens: np.ndarray) -> tuple[int, int] | None:
         """Lowest and highest pitch of the note events in ``tokens`` (None if there are none)."""
-        notes = tokens[tokens < self.shift]
+        notes = tokens[tokens < self.duration]
         if not len(notes):
             return None
         pitches = notes % NUM_PITCHES
@@ -192,7 +235,7 @@ class Codec:
     def transpose(self, tokens: np.ndarray, semitones: int) -> np.ndarray:
         """Move every note event by ``semitones``; the caller keeps pitches within 0..127."""
         out = np.array(tokens, dtype=np.int64)
-        is_note = out < self.shift
+        is_note = out < self.duration
         moved = out[is_note] % NUM_PITCHES + semitones
         if len(moved) and (moved.min() < 0 or moved.max() >= NUM_PITCHES):
             raise ValueError(f"transposing by {semitones} moves notes out of 0..127")
@@ -215,7 +258,29 @@ class Codec:
         out = np.empty(int(end[-1]), dtype=np.int64)
         out[end - 1] = kept
         _fill_runs(out, end - 1 - n_shift, n_shift, shifts)
-        return out[:-1]
+        out = out[:-1]
+        if self.durations:
+            out = self._rescale_durations(out, factor)
+        return out
+
+    def _rescale_durations(self, tokens: np.ndarray, factor: float) -> np.ndarray:
+        """Each run of durations written again for its total times ``factor`` (half up, at
+        least one step, at most ``max_duration``)."""
+        is_d = (tokens >= self.duration) & (tokens < self.shift)
+        if not is_d.any():
+            return tokens
+        first = is_d & ~np.r_[False, is_d[:-1]]
+        run = np.cumsum(first) - 1
+        total = np.bincount(run[is_d], weights=tokens[is_d] - self.duration + 1)
+        steps = np.clip(np.floor(total * factor + 0.5), 1, self.config.max_duration_steps)
+        new, n_new = self.shift_tokens(steps.astype(np.int64), self.duration)
+        slots = np.where(is_d, 0, 1)
+        slots[first] = n_new
+        at = np.cumsum(slots) - slots
+        out = np.empty(int(slots.sum()), dtype=np.int64)
+        out[at[~is_d]] = tokens[~is_d]
+        _fill_runs(out, at[first], n_new, new)
+        return out
 
     # -- decode ------------------------------------------------------------------------------
 
@@ -235,6 +300,8 @@ class Codec:
         default_bin = DEFAULT_VELOCITY // self.config.velocity_bin_width
         vel_bin = np.where(last_vel >= 0, t[np.maximum(last_vel, 0)] - self.velocity, default_bin)
 
+        if self.durations:
+            return self._decode_durations(t, clock, vel_bin)
         ev = np.flatnonzero(t < self.shift)  # note-on and note-off positions, in order
         is_on = t[ev] < self.note_off
         pitch = np.where(is_on, t[ev], t[ev] - self.note_off)
@@ -268,6 +335,22 @@ class Codec:
 
         notes = Notes.from_arrays(
             onset * step, offset * step, pitch[ons], self.bin_velocity(vel_bin[on_pos])
+        )
+        return notes.sorted()
+
+    def _decode_durations(self, t: np.ndarray, clock: np.ndarray, vel_bin: np.ndarray) -> Notes:
+        on = np.flatnonzero(t < self.note_off)
+        is_d = (t >= self.duration) & (t < self.shift)
+        # Each duration belongs to the last token before its run; only a note-on's count.
+        owner = np.maximum.accumulate(np.where(is_d, -1, np.arange(len(t))))
+        said = is_d & (owner >= 0)
+        said[said] = t[owner[said]] < self.note_off
+        length = np.bincount(owner[said], weights=t[said] - self.duration + 1, minlength=len(t))
+        steps = np.clip(length[on], 1, self.config.max_duration_steps).astype(np.int64)
+        step = self.config.time_step
+        onset = clock[on]
+        notes = Notes.from_arrays(
+            onset * step, (onset + steps) * step, t[on], self.bin_velocity(vel_bin[on])
         )
         return notes.sorted()
 

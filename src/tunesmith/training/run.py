@@ -41,12 +41,12 @@ def train_model(
     flags given) laid over it. The data is ``data`` or, when none is named, a resumed run's own
     cache, else the default corpus; under ``torchrun`` each machine's first process prepares it
     first. ``init``: a Critic to extend. Only the main process prints, with progress bars."""
-    out = usable_dir(out)
     kind = "composer" if isinstance(preset.model, ComposerConfig) else "critic"
-    saved = saved_run(out, resume, kind)
+    saved = saved_run(Path(out), resume, kind)
     settings = preset.with_tables(saved.tables() if saved else {}, *tables)
     assert settings.train is not None
     assert settings.windows is not None
+    out = usable_dir(out)  # after the settings are checked: a refused run leaves no folder
     if saved and saved.init:
         init = saved.init
     elif init:

@@ -93,7 +93,7 @@ def adversarial(
                 progress=progress,
                 init=critic_path,
             )
-            config = _round_budget(CRITIC, settings.critic_minutes, seed + r)
+            config = _round_budget(CRITIC, settings.critic_steps, seed + r)
             _train(task, config, here / "critic", rt, progress)
             judge = load_critic(here / "critic" / "best", rt.device)
             report = write_test_report(
@@ -105,7 +105,7 @@ def adversarial(
             reward = critic_reward(judge, judge.codec, tune.stuck_penalty)
             meta = {"critic": str(judge.path)}
             tuner = TuneTask(start, reward, tune, seed + r, cache, meta, reference=original)
-            config = _round_budget(TUNE, settings.tune_minutes, seed + r)
+            config = _round_budget(TUNE, settings.tune_steps, seed + r)
             result = _train(tuner, config, here / "composer", rt, progress)
             best = next(h for h in result.state.history if h["step"] == result.state.best_step)
             record = {
@@ -167,10 +167,9 @@ def run_adversarial(
     return records
 
 
-def _round_budget(preset: Preset, minutes: float, seed: int) -> TrainConfig:
+def _round_budget(preset: Preset, steps: int, seed: int) -> TrainConfig:
     assert preset.train is not None
-    # Rounds are still sized in minutes: the clock, not the preset's steps, is their budget.
-    return dataclasses.replace(preset.train, max_steps=0, max_minutes=minutes, seed=seed)
+    return dataclasses.replace(preset.train, max_steps=steps, max_minutes=0.0, seed=seed)
 
 
 def _train(task: Task, config: TrainConfig, run: Path, rt: Runtime, progress: Progress):

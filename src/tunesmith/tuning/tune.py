@@ -195,11 +195,11 @@ def tune_composer(
     """``tune``: fine-tune a copy of ``composer`` against ``critic`` into the run ``out``. The
     settings are the ``TUNE`` preset, a resumed run's saved ones, then ``tables``; a resumed run
     keeps its own Composer and Critic."""
-    out = usable_dir(out)
-    saved = saved_run(out, resume, "composer")
+    saved = saved_run(Path(out), resume, "composer")
     settings = TUNE.with_tables(saved.tables() if saved else {}, *tables)
     assert settings.train is not None
     assert settings.tune is not None
+    out = usable_dir(out)  # after the settings are checked: a refused run leaves no folder
     tune = settings.tune
     with runtime(settings.train.device) as rt:
         base = load_composer((saved and saved.base) or composer, rt.device)
