@@ -10,7 +10,9 @@ Per corpus:
    never hears a composed piece, so it judges both Composers alike: their pieces are decoded to
    notes and encoded in its own tokens.
 2. Per encoding, the corpus prepared in it and a Composer (the COMPOSER preset) trained for
-   ``--steps`` steps with ``--seed``; then
+   ``--steps`` steps with ``--seed`` (a finished run in ``--out`` is kept, as is the judge); the
+   note-off Composer is also sampled within the train split's bounds (``--max-note-seconds``
+   and ``--max-polyphony`` at its 99.9th percentiles); then
    - validation NLL in nats per note and per second of music: the whole valid split's nats over
      its notes or its seconds, comparable across encodings (nats per token are not);
    - ``--n`` pieces composed, as long as the median real test piece: the share the judge takes
@@ -44,7 +46,8 @@ from tunesmith.data.cache import TokenCache
 from tunesmith.data.notes import Notes
 from tunesmith.data.prepare import prepare
 from tunesmith.data.windows import piece_sequences
-from tunesmith.judging.scoring import LoadedCritic
+from tunesmith.judging.critic_report import calibrate
+from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import compare_sets, set_statistics
 from tunesmith.models.composer import sequence_nll
 from tunesmith.runtime import Runtime
@@ -53,6 +56,8 @@ from tunesmith.training.loop import train
 
 CPU = Runtime(0, 1, torch.device("cpu"))
 ENCODINGS = ("note-off", "duration")
+BOUNDED = "note-off, bounded"
+COLUMNS = ("note-off", BOUNDED, "duration")
 
 
 def say(line: str) -> None:
@@ -89,6 +94,30 @@ def valid_nll(run: Path, cache: TokenCache) -> dict:
     }
 
 
+def train_composer(cache: TokenCache, args: argparse.Namespace, run: Path) -> None:
+    """The COMPOSER preset for ``--steps`` into ``run`` (a finished run is kept)."""
+    if (run / "best").exists():
+        return
+    assert isinstance(COMPOSER.model, ComposerConfig)
+    assert COMPOSER.train is not None
+    task = ComposerTask(cache, COMPOSER.model, COMPOSER.windows, seed=args.seed)
+    config = dataclasses.replace(COMPOSER.train, max_steps=args.steps, seed=args.seed)
+    train(task, config, run, CPU, echo=say)
+
+
+def bounds(notes: list[Notes]) -> tuple[float, int]:
+    """The 99.9th percentile of note length (s) and of the notes sounding at an onset."""
+    lengths = np.concatenate([n.end - n.start for n in notes])
+    sounding = np.concatenate(
+        [
+            np.searchsorted(np.sort(n.start), n.start, side="right")
+            - np.searchsorted(np.sort(n.end), n.start, side="right")
+            for n in notes
+        ]
+    )
+    return float(np.percentile(lengths, 99.9)), int(np.ceil(np.percentile(sounding, 99.9)))
+
+
 def composer_figures(
     cache: TokenCache,
     judge: LoadedCritic,
@@ -96,15 +125,13 @@ def composer_figures(
     longest: float,
     args: argparse.Namespace,
     run: Path,
+    limits: dict | None = None,
 ) -> dict:
-    assert isinstance(COMPOSER.model, ComposerConfig)
-    assert COMPOSER.train is not None
-    task = ComposerTask(cache, COMPOSER.model, COMPOSER.windows, seed=args.seed)
-    config = dataclasses.replace(COMPOSER.train, max_steps=args.steps, seed=args.seed)
-    result = train(task, config, run, CPU, echo=say)
+    """The figures of the Composer in ``run``, sampling with ``limits`` (SampleConfig fields)."""
     lc = load_composer(run)
     length = args.length or int(np.median([len(cache.codec.encode(n)) for n in real]))
-    pieces = sample(lc.model, cache.codec, SampleConfig(n=args.n, length=length, seed=1))
+    config = SampleConfig(n=args.n, length=length, seed=1, **(limits or {}))
+    pieces = sample(lc.model, cache.codec, config)
     notes = [cache.codec.decode(t) for t in pieces]
     scores = judge.piece_scores(
         [judge.codec.encode(n.shifted(-float(n.start.min()))) for n in notes]
@@ -112,7 +139,8 @@ def composer_figures(
     stats, real_stats = set_statistics(notes), set_statistics(real)
     overlap = compare_sets(real_stats, stats)
     out = {
-        "steps": result.state.step,
+        "steps": lc.record.state.step if lc.record.state else None,
+        "limits": limits,
         "valid_nll": valid_nll(run, cache),
         "taken_for_real": float(np.mean(scores > 0.5)),
         "mean_score": float(np.mean(scores)),
@@ -135,11 +163,14 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict:
     print(f"== {name}", flush=True)
     judge_cache = corpus(name, "note-off")
     say(f"judge: {args.critic_steps} steps")
-    judge, _ = train_critic(judge_cache, args.critic_steps, 0.0, root / name / "judge")
+    if (root / name / "judge" / "best").exists():
+        judge = load_critic(root / name / "judge")
+        calibrate(judge, judge_cache)
+    else:
+        judge, _ = train_critic(judge_cache, args.critic_steps, 0.0, root / name / "judge")
     test = notes_of(judge_cache, "test")
     real = [e for n in test for e in excerpts(n, args.excerpt_seconds)] if name != "bach" else test
-    train_lengths = np.concatenate([n.end - n.start for n in notes_of(judge_cache, "train")])
-    longest = float(np.percentile(train_lengths, 99.9))
+    longest, polyphony = bounds(notes_of(judge_cache, "train"))
     real_scores = judge.piece_scores([judge.codec.encode(n) for n in real])
     figures = {
         "real": {
@@ -147,13 +178,19 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict:
             "taken_for_real": float(np.mean(real_scores > 0.5)),
             "long_note_pieces": long_note(real, longest),
             "train_99.9th_note_seconds": longest,
+            "train_99.9th_polyphony": polyphony,
         }
     }
     for encoding in ENCODINGS:
         say(f"Composer, {encoding}: {args.steps} steps")
         cache = corpus(name, encoding)
         run = root / name / encoding
+        train_composer(cache, args, run)
         figures[encoding] = composer_figures(cache, judge, real, longest, args, run)
+        if encoding == "note-off":
+            limits = {"max_note_seconds": longest, "max_polyphony": polyphony}
+            say(f"the same, sampled within the train split's bounds: {limits}")
+            figures[BOUNDED] = composer_figures(cache, judge, real, longest, args, run, limits)
     table(name, figures)
     return figures
 
@@ -175,9 +212,9 @@ def table(name: str, f: dict) -> None:
         f"with an over-long note (> {real['train_99.9th_note_seconds']:.2f} s) "
         f"{real['long_note_pieces']:.0%}"
     )
-    print(f"| {'':32} | " + " | ".join(f"{e:>18}" for e in ENCODINGS) + " |")
+    print(f"| {'':32} | " + " | ".join(f"{e:>18}" for e in COLUMNS) + " |")
     for label, show in rows:
-        print(f"| {label:32} | " + " | ".join(f"{show(f[e]):>18}" for e in ENCODINGS) + " |")
+        print(f"| {label:32} | " + " | ".join(f"{show(f[e]):>18}" for e in COLUMNS) + " |")
     print(flush=True)
 
 

@@ -249,6 +249,50 @@ def test_sampling_from_an_untrained_model_is_still_well_formed(bach_cache):
         assert len(codec.decode(tokens)) >= 1
 
 
+def test_bounded_sampling_keeps_every_note_and_chord_within_the_bounds(bach_cache):
+    """An untrained model holds notes at random: the bounds, not training, must stop it."""
+    torch.manual_seed(0)
+    codec = bach_cache.codec
+    model = Composer(tiny(), codec.vocab_size)
+    config = SampleConfig(n=40, length=400, seed=1, max_note_seconds=0.6, max_polyphony=3)
+    unbounded = [
+        codec.decode(t, 1e6) for t in sample(model, codec, SampleConfig(n=40, length=400, seed=1))
+    ]
+    assert max((n.end - n.start).max() for n in unbounded) > 0.6  # the bound has work to do
+    for tokens in sample(model, codec, config):
+        replay_is_well_formed(tokens, codec)
+        notes = codec.decode(tokens, max_note_seconds=1e6)
+        assert (notes.end - notes.start).max() <= 0.6 + 1e-9
+        for t in notes.start:  # notes sounding at each onset
+            assert ((notes.start <= t) & (notes.end > t)).sum() <= 3
+
+
+def test_a_note_at_its_longest_is_released_before_time_moves_on():
+    from tunesmith.data.codec import Codec
+
+    codec = Codec()
+    bounds = SampleConfig(max_note_seconds=0.6, max_polyphony=2)
+    rules = Rules(codec, 1, torch.device("cpu"), bounds)
+    shifts = lambda m: (m[0, codec.shift : codec.velocity].nonzero().squeeze(1) + 1).tolist()  # noqa: E731
+    rules.update(torch.tensor([60]))
+    rules.update(torch.tensor([codec.shift + 49]))  # 50 steps later
+    assert shifts(rules.allowed(left=9)) == list(range(1, 11))  # 10 steps to go
+    rules.update(torch.tensor([64]))
+    allowed = rules.allowed(left=9)
+    assert not allowed[0, : codec.note_off].any()  # two sound: no third
+    rules.update(torch.tensor([codec.shift + 9]))
+    allowed = rules.allowed(left=9)
+    assert allowed[0].nonzero().squeeze(1).tolist() == [codec.note_off + 60]  # only its release
+    rules.update(torch.tensor([codec.note_off + 60]))
+    assert shifts(rules.allowed(left=9)) == list(range(1, 51))  # E4 has sounded 10 steps
+    # A primer's notes keep their age when the clock restarts after it.
+    primed = Rules(codec, 1, torch.device("cpu"), bounds)
+    primed.replay(torch.tensor([[60, codec.shift + 49]]))
+    primed.restart_clock()
+    assert shifts(primed.allowed(left=9)) == list(range(1, 11))
+    assert primed.allowed(left=9)[0, codec.note_off + 60]
+
+
 def test_end_of_piece_only_comes_when_all_notes_are_released():
     from tunesmith.data.codec import Codec
 

@@ -7,7 +7,9 @@ The step is computed from the LSTM's own weights (:class:`Stepper`) rather than 
 Sampling keeps every sequence well formed (:class:`Rules`): no note-off for a pitch that is not
 sounding, a length right after each note-on and nowhere else (the duration encoding), no end of
 piece while notes still sound or before the first note, no PAD or BOS; and a piece that has no
-note by its last token gets one, so every piece decodes to at least one note.
+note by its last token gets one, so every piece decodes to at least one note. On request it also
+bounds note length and polyphony (``--max-note-seconds``, ``--max-polyphony``): a note that has
+sounded its longest is released before time moves on, and no note is struck while too many sound.
 """
 
 from __future__ import annotations
@@ -124,14 +126,30 @@ class Stepper:
         return torch.addmm(self.head_b, h[-1], self.head_w)
 
 
+UNISON = 4  # under bounds, the most notes of one pitch sounding at once
+
+
 class Rules:
     """What may come next in each sequence: tracks the sounding notes (note-off encoding) or the
     length said so far of the note just struck (duration encoding), the note count and the
-    clock."""
+    clock; with ``bounds`` (a :class:`SampleConfig`'s ``max_note_seconds`` and
+    ``max_polyphony``) it also holds every note and the number sounding within them."""
 
-    def __init__(self, codec: Codec, n: int, device: torch.device) -> None:
+    def __init__(
+        self, codec: Codec, n: int, device: torch.device, bounds: SampleConfig | None = None
+    ) -> None:
         self.codec = codec
+        # Bounds (0 = none): the longest note in steps, the most notes sounding at once.
+        seconds = bounds.max_note_seconds if bounds else 0.0
+        # Whole steps, rounded down: no note outlasts the bound.
+        self.max_steps = max(1, int(seconds / codec.config.time_step + 1e-9)) if seconds else 0
+        self.max_polyphony = bounds.max_polyphony if bounds else 0
         self.sounding = torch.zeros(n, NUM_PITCHES, dtype=torch.int32, device=device)
+        # Under bounds, the onsets of each pitch's sounding notes, oldest (the next a note-off
+        # ends) at ``head``: up to UNISON of them.
+        tracked = (n, NUM_PITCHES, UNISON) if self.max_steps or self.max_polyphony else (0, 0, 0)
+        self.onsets = torch.zeros(tracked, dtype=torch.int64, device=device)
+        self.head = torch.zeros(tracked[:2], dtype=torch.int64, device=device)
         self.waiting = torch.zeros(n, dtype=torch.bool, device=device)  # the last was a note-on
         self.more = torch.zeros_like(self.waiting)  # the last was a full duration: more may come
         self.length = torch.zeros(n, dtype=torch.int64, device=device)  # steps said so far
@@ -143,7 +161,11 @@ class Rules:
         self.only_notes = torch.zeros_like(self.base)
         self.only_notes[codec.note_on : codec.note_off] = True
         self._steps = torch.arange(1, codec.shift - codec.duration + 1, device=device)
+        self._shifts = torch.arange(1, codec.velocity - codec.shift + 1, device=device)
         self._rows = torch.arange(n, device=device)
+        self._cap = codec.config.max_duration_steps
+        if self.max_steps:
+            self._cap = min(self._cap, self.max_steps)
 
     def allowed(self, left: int) -> torch.Tensor:
         """(n, vocab) bool mask of the tokens each sequence may take now, with ``left`` tokens
@@ -153,18 +175,37 @@ class Rules:
         c = self.codec
         mask = self.base.expand(len(self.notes), -1).clone()
         room = 2 if c.durations else 1  # tokens a note takes at least
+        sounding = self.sounding.sum(dim=1)
         if not c.durations:
             mask[:, c.note_off : c.duration] = self.sounding > 0
         elif left == 1:
             mask[:, c.note_on : c.note_off] = False
-        mask[:, c.eos] = (self.notes > 0) & (self.sounding.sum(dim=1) == 0)
+        if len(self.onsets) and not c.durations:
+            oldest = self.onsets.gather(2, self.head[..., None]).squeeze(2)
+            mask[:, c.note_on : c.note_off] &= self.sounding < UNISON
+            # Nor is a note released at the step it was struck: it would sound one step (every
+            # note does), beside the notes struck after it.
+            mask[:, c.note_off : c.duration] &= oldest < self.clock[:, None]
+        if self.max_polyphony:
+            mask[:, c.note_on : c.note_off] &= (sounding < self.max_polyphony)[:, None]
+        mask[:, c.eos] = (self.notes > 0) & (sounding == 0)
         if left == room:
             silent = self.notes == 0
             mask[silent] = self.only_notes
         if c.durations:
             mask[self.waiting] = False
-            fits = self._steps <= (c.config.max_duration_steps - self.length)[:, None]
+            fits = self._steps <= (self._cap - self.length)[:, None]
             mask[:, c.duration : c.shift] = fits & (self.waiting | self.more)[:, None]
+        elif self.max_steps:
+            # Time moves on only as far as the longest-held note may still sound; a note that
+            # has sounded its longest is released before anything else.
+            held = torch.where(self.sounding > 0, self.clock[:, None] - oldest, -1)
+            room_left = self.max_steps - held.max(dim=1).values
+            mask[:, c.shift : c.velocity] &= self._shifts <= room_left[:, None]
+            over = held >= self.max_steps
+            forced = over.any(dim=1)
+            mask[forced] = False
+            mask[:, c.note_off : c.duration] |= over & forced[:, None]
         return mask
 
     def update(self, tokens: torch.Tensor) -> None:
@@ -184,10 +225,21 @@ class Rules:
         else:
             off = (tokens >= c.note_off) & (tokens < c.duration)
             pitch = tokens % NUM_PITCHES
+            if len(self.onsets):
+                head = self.head[self._rows, pitch]
+                slot = (head + self.sounding[self._rows, pitch]) % UNISON
+                kept = self.onsets[self._rows, pitch, slot]
+                self.onsets[self._rows, pitch, slot] = torch.where(on, self.clock, kept)
+                self.head[self._rows, pitch] = torch.where(off, (head + 1) % UNISON, head)
             delta = on.to(torch.int32) - off.to(torch.int32)
             self.sounding[self._rows, pitch] += delta * (on | off)
         self.notes += on
         self.clock += torch.where(shift, tokens - c.shift + 1, 0)
+
+    def restart_clock(self) -> None:
+        """Count time from now (the sounding notes' onsets move with it)."""
+        self.onsets -= self.clock[:, None, None] if len(self.onsets) else 0
+        self.clock.zero_()
 
     def replay(self, tokens: torch.Tensor) -> None:
         """Take the tokens of a primer (n, T), one position at a time."""
@@ -265,9 +317,9 @@ def sample_tokens(
         )
     generator = torch.Generator(device).manual_seed(config.seed)
     prefix = torch.cat([torch.tensor([codec.bos]), primer_t]).to(device).expand(n, -1)
-    rules = Rules(codec, n, device)
+    rules = Rules(codec, n, device, config)
     rules.replay(prefix[:, 1:])
-    rules.clock.zero_()  # the time limit counts the music written after the primer
+    rules.restart_clock()  # the time limit counts the music written after the primer
     logits, (h0, c0) = model(prefix)
     logits = logits[:, -1]
     h, c = list(h0.unbind(0)), list(c0.unbind(0))

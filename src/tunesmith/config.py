@@ -307,11 +307,23 @@ class SampleConfig(Config):
     top_k: int = setting(0, "sample among the k likeliest events; 0 = all")
     top_p: float = setting(1.0, "nucleus sampling: the probability mass kept")
     seed: int = setting(0, "seed, for reproducible pieces")
+    max_note_seconds: float = setting(
+        0.0, "release every note by this length (say the training pieces' longest); 0 = no bound"
+    )
+    max_polyphony: int = setting(
+        0, "strike no note while this many sound (note-off encoding); 0 = no bound"
+    )
 
     def validate(self) -> None:
         s = self.section
         _integers(self, ("n", 1, 100_000), ("length", 1, 1_000_000), ("top_k", 0, None))
-        _numbers(self, ("seconds", 0.0, 36_000.0), ("temperature", 0.0, 100.0))
+        _integers(self, ("max_polyphony", 0, 128))
+        _numbers(
+            self,
+            ("seconds", 0.0, 36_000.0),
+            ("temperature", 0.0, 100.0),
+            ("max_note_seconds", 0.0, 36_000.0),
+        )
         ok = _is_number(self.top_p) and 0.0 < self.top_p <= 1.0
         _check(ok, s, "top_p", self.top_p, "a fraction in (0, 1]")
         _integers(self, ("seed", 0, MAX_SEED))
@@ -497,8 +509,8 @@ class TuneConfig(Config):
 
 
 # An adversarial round's budgets, in steps so that rounds are the same however busy the machine:
-# about 2 and 3 minutes on a 2-core CPU with bf16 (the demo's Critic takes 0.053 s a step, tuning
-# 0.7 s with its validations).
+# about 2 minutes each on a 2-core CPU with bf16 (in the demo the Critic takes 0.053 s a step,
+# tuning 0.58 s with its validations).
 CRITIC_ROUND_STEPS = 2000
 TUNE_ROUND_STEPS = 240
 
@@ -600,7 +612,7 @@ TUNE = Preset(
         lr=2e-4,
         warmup_steps=10,
         epochs=30,
-        max_steps=480,  # the 30 epochs of 16 steps: about 6 minutes on a 2-core CPU with bf16
+        max_steps=480,  # the 30 epochs of 16 steps: under 5 minutes on a 2-core CPU with bf16
         patience=0,
         weight_decay=0.0,
     ),
