@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunesmith.data.cache import TokenCache
+from encoding import bounds, long_note, notes_of
 from tunesmith.data.midi import read_midi
 from tunesmith.data.notes import Notes
 from tunesmith.data.prepare import DataSource
@@ -34,6 +34,15 @@ def pieces(folder: Path) -> list[Notes]:
     return [read_midi(p) for p in sorted(folder.glob("*.mid"))]
 
 
+def shape(notes: list[Notes], longest: float) -> dict:
+    """Median polyphony and mean note length, and the share of pieces with an over-long note."""
+    return {
+        "polyphony": float(np.median([polyphony(n) for n in notes])),
+        "note_seconds": float(np.median([mean_duration(n) for n in notes])),
+        "long_note_pieces": long_note(notes, longest),
+    }
+
+
 def figures(run: Path, longest: float) -> dict:
     report = json.loads((run / "evaluation" / "report.json").read_text())
     out = {}
@@ -42,18 +51,13 @@ def figures(run: Path, longest: float) -> dict:
         out[entry["label"]] = {
             "taken_for_real": entry["called_real"],
             "valid_nll": entry["valid_nll"],
-            "polyphony": float(np.median([polyphony(n) for n in notes])),
-            "note_seconds": float(np.median([mean_duration(n) for n in notes])),
-            "long_note_pieces": float(np.mean([(n.end - n.start).max() > longest for n in notes])),
+            **shape(notes, longest),
             "mean_overlap": entry["mean_overlap"],
             "copied": entry["copying"]["share"],
         }
-    real = pieces(run / "evaluation" / "real")
     out["real"] = {
         "taken_for_real": report["sets"]["real"]["called_real"],
-        "polyphony": float(np.median([polyphony(n) for n in real])),
-        "note_seconds": float(np.median([mean_duration(n) for n in real])),
-        "long_note_pieces": float(np.mean([(n.end - n.start).max() > longest for n in real])),
+        **shape(pieces(run / "evaluation" / "real"), longest),
         "copied": report["copying"]["real"]["share"],
     }
     return out
@@ -92,18 +96,10 @@ def main() -> None:
             run_demo(out=run, seed=seed, overwrite=True)
         per_seed[seed] = run
     cache = DataSource().prepare()
-    longest = long_note_seconds(cache)
+    longest, _ = bounds(notes_of(cache, "train"))
     results = {seed: figures(run, longest) for seed, run in per_seed.items()}
     summary = table(results)
     print(json.dumps({"train_99.9th_note_seconds": longest, "seeds": results, "summary": summary}))
-
-
-def long_note_seconds(cache: TokenCache) -> float:
-    lengths = [
-        n.end - n.start
-        for n in (cache.codec.decode(cache.piece_tokens(p)) for p in cache.split("train"))
-    ]
-    return float(np.percentile(np.concatenate(lengths), 99.9))
 
 
 if __name__ == "__main__":

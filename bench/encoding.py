@@ -2,8 +2,8 @@
 piano performances (the ten MAESTRO performances of miditok's source archive, scripts/maestro.py).
 Prints a table per corpus and JSON at the end.
 
-    python bench/encodings.py                                        # both corpora
-    python bench/encodings.py --corpus bach --steps 300 --critic-steps 300 --n 20   # a look
+    python bench/encoding.py                                        # both corpora
+    python bench/encoding.py --corpus bach --steps 300 --critic-steps 300 --n 20   # a look
 
 Per corpus:
 1. A judging Critic (the CRITIC preset on note-off tokens, ``--critic-steps``, calibrated). It
