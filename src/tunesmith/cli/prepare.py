@@ -12,8 +12,10 @@ from tunesmith.cli.common import (
     data_source,
     integer_in,
     load_config_file,
+    number_in,
     seed_arg,
 )
+from tunesmith.data.prepare import READ_TIMEOUT
 
 
 def add_parser(verbs) -> None:
@@ -27,7 +29,17 @@ def add_parser(verbs) -> None:
     p.add_argument("--seed", dest="split.seed", type=seed_arg, help="= --split-seed")
     p.add_argument("--config", type=Path, help="TOML file with [codec], [read], [split] tables")
     p.add_argument(
-        "--workers", type=integer_in(0, 1024), default=0, help="processes for score conversion"
+        "--workers",
+        type=integer_in(0, 1024),
+        default=0,
+        help="processes that read files (and convert scores); 0 = one per core",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=number_in(0.1, 86400.0),
+        default=READ_TIMEOUT,
+        metavar="SECONDS",
+        help=f"skip a file still being read after this long (default {READ_TIMEOUT:g})",
     )
     p.add_argument("--rebuild", action="store_true", help="rebuild even if a cache matches")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -51,11 +63,13 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             rebuild=args.rebuild,
             progress=progress,
+            timeout=args.read_timeout,
         )
     if args.json:
         summary = {
             "cache": str(result.cache.path),
             "reused": result.reused,
+            "read": result.read,
             "seconds": round(result.seconds, 3),
             "splits": result.cache.summary(),
             "skipped": result.skipped,

@@ -45,6 +45,7 @@ class Examples:
         composed: list[np.ndarray] | None = None,
         augment: bool = False,
         state: bool = False,
+        max_tokens: int = 0,
     ) -> None:
         self.codec = cache.codec
         self.split = split
@@ -57,8 +58,13 @@ class Examples:
         self.composed = composed or []
         if "composer" in negatives.kinds and not self.composed:
             raise ValueError("composer negatives need composed pieces")
-        self.pieces = [cache.piece_tokens(p).astype(np.int64) for p in cache.split(split)]
-        lengths = [len(self._view(t)) + 2 for t in self.pieces]
+        self.cache = cache
+        # Read when used, not held: a split may be larger than memory.
+        self.pieces = cache.sample(split, max_tokens)
+        if velocity:
+            lengths = [p.length + 2 for p in self.pieces]
+        else:
+            lengths = [len(self._view(cache.piece_tokens(p))) + 2 for p in self.pieces]
         self.index = window_index(lengths, windows.length, windows.stride)
         self._made: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -137,7 +143,7 @@ class Examples:
         return self._made[key]
 
     def _piece(self, p: int, epoch: int) -> np.ndarray:
-        tokens = self.pieces[p]
+        tokens = self.cache.piece_tokens(self.pieces[p]).astype(np.int64)
         t = self.windows.transpose
         if not (self.augment and t):
             return tokens

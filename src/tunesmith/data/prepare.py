@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,11 +18,30 @@ from tunesmith.atomic import usable_dir
 from tunesmith.config import CodecConfig, ReadConfig, SplitConfig
 from tunesmith.data.cache import TokenCache, cache_key, write_cache
 from tunesmith.data.codec import Codec
-from tunesmith.data.corpus import Source, convert_scores, corpus_source, midi_dir_source
+from tunesmith.data.corpus import (
+    Source,
+    SourceFile,
+    convert_scores,
+    corpus_source,
+    midi_dir_source,
+)
 from tunesmith.data.midi import NoteBatch, load_score
+from tunesmith.data.pool import run_tasks
+from tunesmith.data.shards import (
+    Known,
+    ShardIndex,
+    append_tokens,
+    finished_caches,
+    known_pieces,
+    remove_shards,
+)
 from tunesmith.data.split import assign_splits
 from tunesmith.errors import CacheCorruptError, NoDataError, TunesmithError
 from tunesmith.progress import Progress, Silent
+
+READ_TIMEOUT = 120.0  # seconds: the largest MAESTRO file reads in under one
+SHARD_TOKENS = 1 << 22  # 8 MB of tokens per shard file
+SAVE_EVERY = 0.5  # seconds between saving shard indexes: what a kill can lose
 
 
 def default_cache_dir() -> Path:
@@ -38,6 +59,7 @@ class Prepared:
     cache: TokenCache
     reused: bool
     seconds: float
+    read: int = 0  # files read this time (the others came from shards or an earlier cache)
 
     @property
     def skipped(self) -> list[dict[str, str]]:
@@ -88,11 +110,17 @@ def prepare(
     workers: int = 0,
     rebuild: bool = False,
     progress: Progress | None = None,
+    timeout: float = READ_TIMEOUT,
+    shard_tokens: int = SHARD_TOKENS,
 ) -> Prepared:
     """Convert a corpus to performance-event tokens and cache them; reuse a matching cache.
 
     ``midi_dir`` (any folder of .mid/.midi files, searched recursively; a MAESTRO release
     keeps its official split) takes precedence over ``corpus`` (a built-in music21 corpus).
+    Files are read by ``workers`` processes (0: one per core) and their tokens written in shards
+    of about ``shard_tokens``, so memory does not grow with the corpus and a killed run resumes
+    where it stopped; files an earlier cache of the same source and settings holds are not read
+    again. A file that crashes its reader or takes longer than ``timeout`` seconds is skipped.
     Bad files are skipped with a reason each; if none is usable, :class:`NoDataError`.
     """
     t0 = time.perf_counter()
@@ -100,9 +128,17 @@ def prepare(
     progress = progress or Silent()
     root = usable_dir(Path(cache_dir).expanduser() if cache_dir else default_cache_dir())
     source = midi_dir_source(midi_dir) if midi_dir is not None else corpus_source(corpus, root)
+    about = {"kind": source.kind, "name": source.name, "version": source.version}
+    settings = cache_key(
+        {
+            "source": {**about, "root": str(source.root)},
+            "codec": codec.to_dict(),
+            "read": read.to_dict(),
+        }
+    )
     key = cache_key(
         {
-            "source": {"kind": source.kind, "name": source.name, "version": source.version},
+            "source": about,
             "files": [[f.id, f.digest, f.split] for f in source.files],
             "codec": codec.to_dict(),
             "read": read.to_dict(),
@@ -112,80 +148,200 @@ def prepare(
     path = root / "tokens" / f"{_slug(source.name)}-{key[:16]}"
     if path.exists() and not rebuild:
         try:
-            return Prepared(TokenCache.load(path), True, time.perf_counter() - t0)
+            cache = TokenCache.load(path)
+            # Files that timed out or crashed their reader are tried again (below: only them).
+            if not any(s.get("retry") for s in cache.skipped):
+                return Prepared(cache, True, time.perf_counter() - t0)
         except CacheCorruptError:
             pass  # rebuilt below and replaced atomically
-    cache = _build(path, key, source, codec, read, split, workers, progress)
-    return Prepared(cache, False, time.perf_counter() - t0)
-
-
-def _build(
-    path: Path,
-    key: str,
-    source: Source,
-    codec_config: CodecConfig,
-    read: ReadConfig,
-    split: SplitConfig,
-    workers: int,
-    progress: Progress,
-) -> TokenCache:
-    skipped = [{"file": file, "reason": reason} for file, reason in source.skipped]
-    if source.kind == "music21":
-        advance = progress.task(f"converting {source.name} scores", len(source.files))
-        for file, reason in convert_scores(source, workers, advance):
-            skipped.append({"file": file, "reason": reason})
-    if not source.files and not skipped:
-        where = f"--midi-dir {source.root}" if source.kind == "midi_dir" else source.name
-        raise NoDataError(f"{where}: no MIDI files found (.mid or .midi)")
-
-    batch = NoteBatch(read)
-    kept, counts = [], []
-    advance = progress.task("reading MIDI", len(source.files))
-    for f in source.files:
-        name = f.id if source.kind == "music21" else str(f.path)
-        try:
-            counts.append(batch.add(load_score(f.path, read), name))
-            kept.append(f)
-        except TunesmithError as e:
-            skipped.append({"file": name, "reason": str(e).removeprefix(f"{name}: ")})
-        advance(1)
-    if not kept:  # then something was skipped: an empty source raised above
-        raise NoDataError(
-            f"{source.root}: none of {len(source.files) + len(source.skipped)} files is usable "
-            f"({len(skipped)} skipped; first: {skipped[0]['file']}: {skipped[0]['reason']})"
-        )
-
-    notes, note_offsets = batch.build()
-    codec = Codec(codec_config)
-    tokens, offsets = codec.encode_batch(notes, note_offsets, trim=True)
-    seconds = np.maximum.reduceat(notes.end, note_offsets[:-1]) - np.minimum.reduceat(
-        notes.start, note_offsets[:-1]
+    job = _Job(source, codec, read, workers, timeout, shard_tokens, progress)
+    store = root / "shards" / f"{_slug(source.name)}-{settings[:16]}"
+    bases = [] if rebuild else finished_caches(root / "tokens", _slug(source.name), settings)
+    cache, read_now = job.build(
+        path, store, bases, {"key": key, "settings": settings, "split": split}
     )
-    splits = assign_splits([f.id for f in kept], [f.split for f in kept], split)
-    pieces = [
-        {
-            "id": f.id,
-            "split": s,
-            "offset": int(offsets[i]),
-            "length": int(offsets[i + 1] - offsets[i]),
-            "notes": int(counts[i]),
-            "seconds": round(float(seconds[i]), 3),
-            "digest": f.digest,
+    return Prepared(cache, False, time.perf_counter() - t0, read_now)
+
+
+def read_piece(job: tuple[str, str], read: ReadConfig, codec: CodecConfig):
+    """One file's tokens (uint16), notes and seconds, or the reason it cannot be read (a
+    string)."""
+    path, name = job
+    try:
+        batch = NoteBatch(read)
+        count = batch.add(load_score(path, read), name)
+    except TunesmithError as e:
+        return str(e).removeprefix(f"{name}: ")
+    notes, offsets = batch.build()
+    tokens, _ = _codec(codec).encode_batch(notes, offsets, trim=True)
+    seconds = float(notes.end.max() - notes.start.min())
+    return tokens.astype(np.uint16), count, round(seconds, 3)
+
+
+def read_into_shard(
+    job: tuple[str, str], read: ReadConfig, codec: CodecConfig, store: Path, parent: int, size: int
+):
+    """In a worker: read one file and append its tokens to this worker's shard. Returns the
+    shard's name, the offset and length of the tokens in it, notes and seconds; or the reason
+    the file cannot be read."""
+    out = read_piece(job, read, codec)
+    if isinstance(out, str):
+        return out
+    tokens, count, seconds = out
+    shard, offset, digest = append_tokens(store, parent, size, tokens)
+    return shard, offset, len(tokens), count, seconds, digest
+
+
+@functools.lru_cache(maxsize=4)
+def _codec(config: CodecConfig) -> Codec:
+    return Codec(config)
+
+
+@dataclass
+class _Job:
+    source: Source
+    codec: CodecConfig
+    read: ReadConfig
+    workers: int
+    timeout: float
+    shard_tokens: int
+    progress: Progress
+
+    def build(
+        self, path: Path, store: Path, bases: list[Path], meta: dict
+    ) -> tuple[TokenCache, int]:
+        """Read what no shard or earlier cache holds, then write the cache from all of it."""
+        source = self.source
+        skipped: list[dict[str, Any]] = [
+            {"file": file, "reason": reason} for file, reason in source.skipped
+        ]
+        if source.kind == "music21":
+            advance = self.progress.task(f"converting {source.name} scores", len(source.files))
+            for file, reason in convert_scores(source, self.workers, advance):
+                skipped.append({"file": file, "reason": reason})
+        if not source.files and not skipped:
+            where = f"--midi-dir {source.root}" if source.kind == "midi_dir" else source.name
+            raise NoDataError(f"{where}: no MIDI files found (.mid or .midi)")
+
+        known = known_pieces(store, bases)
+        todo = [
+            f
+            for f in source.files
+            if (f.id, f.digest) not in known.pieces and (f.id, f.digest) not in known.skipped
+        ]
+        self._read(todo, store, known)
+
+        kept, spans = [], []
+        for f in source.files:
+            k = (f.id, f.digest)
+            if k in known.pieces:
+                kept.append(f)
+                spans.append(known.pieces[k])
+            else:
+                entry: dict[str, Any] = {
+                    "file": self._name(f),
+                    "reason": known.skipped[k],
+                    "id": f.id,
+                    "digest": f.digest,
+                }
+                if k in known.retry:
+                    entry["retry"] = True
+                skipped.append(entry)
+        if not kept:  # then something was skipped: an empty source raised above
+            raise NoDataError(
+                f"{source.root}: none of {len(source.files) + len(source.skipped)} files is "
+                f"usable ({len(skipped)} skipped; first: {skipped[0]['file']}: "
+                f"{skipped[0]['reason']})"
+            )
+        splits = assign_splits([f.id for f in kept], [f.split for f in kept], meta["split"])
+        files: dict[Path, int] = {}  # token file -> its number in the cache
+        pieces = []
+        for f, s, span in zip(kept, splits, spans):
+            pieces.append(
+                {
+                    "id": f.id,
+                    "split": s,
+                    "file": files.setdefault(span.file, len(files)),
+                    "offset": span.offset,
+                    "length": span.length,
+                    "notes": span.notes,
+                    "seconds": span.seconds,
+                    "digest": f.digest,
+                }
+            )
+        manifest = {
+            "key": meta["key"],
+            "settings": meta["settings"],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tunesmith": __version__,
+            "source": source.describe(),
+            "codec": self.codec.to_dict(),
+            "read": self.read.to_dict(),
+            "split": meta["split"].to_dict(),
+            "pieces": pieces,
+            "skipped": skipped,
         }
-        for i, (f, s) in enumerate(zip(kept, splits))
-    ]
-    manifest = {
-        "key": key,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "tunesmith": __version__,
-        "source": source.describe(),
-        "codec": codec_config.to_dict(),
-        "read": read.to_dict(),
-        "split": split.to_dict(),
-        "pieces": pieces,
-        "skipped": skipped,
-    }
-    return write_cache(path, manifest, tokens.astype(np.uint16))
+        for token_file in files:  # a crashed worker may have written past its last piece
+            tokens = known.digests.get(token_file, (0, ""))[0]
+            if token_file.parent == store and token_file.stat().st_size > 2 * tokens:
+                os.truncate(token_file, 2 * tokens)
+        cache = write_cache(path, manifest, list(files), known.digests)
+        remove_shards(known.shards, store)  # the cache holds them all now
+        return cache, len(todo)
+
+    def _name(self, f: SourceFile) -> str:
+        return f.id if self.source.kind == "music21" else str(f.path)
+
+    def _read(self, todo: list[SourceFile], store: Path, known: Known) -> None:
+        """Read ``todo`` through the worker pool into shards, adding them to ``known``."""
+        if not todo:
+            return
+        advance = self.progress.task("reading MIDI", len(todo))
+        index = ShardIndex(store)
+        fn = functools.partial(
+            read_into_shard,
+            read=self.read,
+            codec=self.codec,
+            store=store,
+            parent=os.getpid(),
+            size=self.shard_tokens,
+        )
+        jobs = [(str(f.path), self._name(f)) for f in todo]
+        workers = self.workers or os.cpu_count() or 1
+        t0, notes = time.perf_counter(), 0
+        saved = t0
+        try:
+            for files, out in enumerate(run_tasks(fn, jobs, workers, self.timeout), 1):
+                f = todo[out.index]
+                k = (f.id, f.digest)
+                if out.error is not None:
+                    reason = out.error if out.lost else f"reader failed ({out.error})"
+                    if out.lost:  # not kept in a shard: the next run tries it again
+                        known.skipped[k] = reason
+                        known.retry.add(k)
+                    else:
+                        index.skip(k, reason)
+                elif isinstance(out.value, str):
+                    index.skip(k, out.value)
+                else:
+                    shard, offset, length, count, seconds, digest = out.value
+                    _merge(known, index.piece(shard, k, (offset, length), count, seconds, digest))
+                    notes += count
+                if time.perf_counter() - saved > SAVE_EVERY:
+                    index.save_open()
+                    saved = time.perf_counter()
+                rate = max(time.perf_counter() - t0, 1e-9)
+                advance(1, f"{files / rate:,.0f} files/s, {notes / rate / 1e3:,.0f}k notes/s")
+        finally:  # Ctrl-C included: what was read is kept for the next run
+            _merge(known, index.close_all())
+
+
+def _merge(known: Known, more: Known) -> None:
+    known.pieces.update(more.pieces)
+    known.skipped.update(more.skipped)
+    known.retry.update(more.retry)
+    known.shards.extend(more.shards)
+    known.digests.update(more.digests)
 
 
 def _slug(name: str) -> str:

@@ -18,7 +18,7 @@ def assign_splits(ids: list[str], fixed: list[str | None], config: SplitConfig) 
     the configured proportions (at least one each when there are three or more free pieces).
     """
     free = [i for i, f in enumerate(fixed) if f is None]
-    ranked = sorted(free, key=lambda i: _rank(config.seed, ids[i]))
+    ranked = sorted(free, key=lambda i: rank(config.seed, ids[i]))
     n = len(ranked)
     n_test = _share(n, config.test_fraction)
     n_valid = _share(n, config.valid_fraction)
@@ -34,5 +34,6 @@ def _share(n: int, fraction: float) -> int:
     return max(1, round(n * fraction))
 
 
-def _rank(seed: int, piece_id: str) -> bytes:
+def rank(seed: int, piece_id: str) -> bytes:
+    """A piece's place in a seeded order that depends on nothing but the seed and its id."""
     return hashlib.blake2b(f"{seed}:{piece_id}".encode(), digest_size=8).digest()

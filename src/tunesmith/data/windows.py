@@ -94,10 +94,22 @@ class Windows:
         return np.stack([self.get(int(i), rng) for i in indices])
 
 
-def piece_sequences(cache: TokenCache, split: str) -> list[np.ndarray]:
-    """Every piece of a split as ``BOS tokens EOS`` (int64)."""
+def valid_note(cache: TokenCache, pieces: int, tokens: int) -> str:
+    """What validation reads: all validation pieces, or how many of them."""
+    total = len(cache.split("valid"))
+    if pieces == total:
+        return f"validating on all {total:,} validation pieces ({tokens:,} tokens)"
+    return (
+        f"validating on a fixed sample of {pieces:,} of {total:,} validation pieces "
+        f"({tokens:,} tokens; --valid-tokens caps it)"
+    )
+
+
+def piece_sequences(cache: TokenCache, split: str, max_tokens: int = 0) -> list[np.ndarray]:
+    """Every piece of a split (or a fixed sample up to ``max_tokens``, see
+    :meth:`TokenCache.sample`) as ``BOS tokens EOS`` (int64)."""
     c = cache.codec
     return [
         np.concatenate([[c.bos], cache.piece_tokens(p).astype(np.int64), [c.eos]])
-        for p in cache.split(split)
+        for p in cache.sample(split, max_tokens)
     ]

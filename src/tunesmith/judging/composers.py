@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tunesmith.compose import LoadedComposer
+from tunesmith.config import VALID_TOKENS
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.copying import TrainingRuns, copy_flag, copying, summary
@@ -52,7 +53,7 @@ def composer_entry(
     """The figures of one Composer: judge's scores, NLL on real music, diversity, statistics,
     and how much of its music is found in the training split."""
     model = judged.composer.model
-    nll, count = sequence_nll(model, piece_sequences(cache, "valid"), cache.codec.pad)
+    nll, count = sequence_nll(model, piece_sequences(cache, "valid", VALID_TOKENS), cache.codec.pad)
     known = {k: c for k, c in comparison.items() if c["overlap"] == c["overlap"]}  # not NaN
     farthest = sorted(known, key=lambda k: known[k]["overlap"])[:FARTHEST]
     entry = {

@@ -90,15 +90,22 @@ class TrainingRuns:
 
     def longest(self, keys: np.ndarray) -> int:
         """The most consecutive notes of the piece found as one run in one training piece
-        (binary search: a found run's every part is found too)."""
-        low, high = 0, len(keys)  # found(low) holds; found(high + 1) does not
-        while low < high:
-            mid = (low + high + 1) // 2
-            if self.found(keys, mid).any():
-                low = mid
-            else:
-                high = mid - 1
-        return low
+        (binary search: a found run's every part is found too). Runs of ``RUN`` notes or more
+        are looked for only in the training pieces that hold one of the piece's ``RUN``-note
+        runs (a longer run starts with one), so a large training split costs no more than a
+        small one."""
+        low = _longest(lambda n: self.found(keys, n).any(), 0, min(RUN, len(keys)))
+        if low < RUN:
+            return low
+        h = np.unique(run_hashes(keys, RUN))
+        lo, hi = np.searchsorted(self._hash, h), np.searchsorted(self._hash, h, side="right")
+        owners = np.unique(np.concatenate([self._owner[a:b] for a, b in zip(lo, hi)]))
+
+        def found(n: int) -> bool:
+            runs = np.unique(np.concatenate([run_hashes(self.keys[o], n) for o in owners]))
+            return bool(np.isin(run_hashes(keys, n), runs, assume_unique=False).any())
+
+        return _longest(found, RUN, len(keys))
 
     def nearest(self, keys: np.ndarray) -> tuple[str | None, int]:
         """The training piece holding most of the piece's RUN-note runs, and how many."""
@@ -110,6 +117,18 @@ class TrainingRuns:
         counts = np.bincount(owners, minlength=len(self.ids))
         best = int(counts.argmax())
         return self.ids[best], int(counts[best])
+
+
+def _longest(found, low: int, high: int) -> int:
+    """The largest ``n`` in [low, high] with ``found(n)``, given ``found(low)`` and that
+    ``found`` holds up to some ``n`` and not after."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        if found(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 @dataclass

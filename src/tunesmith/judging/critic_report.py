@@ -13,7 +13,7 @@ import numpy as np
 from tunesmith.atomic import atomic_write_json
 from tunesmith.checkpoint import update_record
 from tunesmith.compose import compose_negatives
-from tunesmith.config import NegativeConfig, Preset, Tables, audible_kinds
+from tunesmith.config import VALID_TOKENS, NegativeConfig, Preset, Tables, audible_kinds
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.examples import Examples
 from tunesmith.data.prepare import DataSource
@@ -59,6 +59,8 @@ def split_examples(
         seed,
         composed,
         state=config.state,
+        # A fixed sample of a large split's pieces: the whole of the chorales' and MAESTRO's.
+        max_tokens=VALID_TOKENS,
     )
 
 

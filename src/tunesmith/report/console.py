@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith.data.prepare import Prepared
-from tunesmith.judging.evaluate import farthest_statistics
 from tunesmith.report.format import pct
 
 MAX_SKIPS_SHOWN = 20
@@ -21,7 +20,7 @@ def print_prepared(result: Prepared) -> None:
     cache = result.cache
     console = Console()
     source = cache.manifest["source"]
-    how = "reused cache" if result.reused else "built cache"
+    how = "reused cache" if result.reused else f"built cache ({result.read:,} file(s) read)"
     table = Table(title=f"{source['name']}: {how} in {result.seconds:.2f} s")
     for col in ("split", "pieces", "notes", "tokens", "minutes"):
         table.add_column(col, justify="left" if col == "split" else "right")
@@ -83,6 +82,8 @@ def print_critic_report(report: dict) -> None:
 
 
 def print_verdict(report: dict, out: Path) -> None:
+    from tunesmith.judging.evaluate import farthest_statistics  # torch: not for prepare
+
     console = Console()
     sets = report["sets"]
     table = Table(title=f"Critic scores (1 = like real music), {report['critic']['path']}")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from tunesmith.config import COMPOSER, ComposerConfig, WindowConfig
 from tunesmith.data.cache import TokenCache
-from tunesmith.data.windows import Windows, piece_sequences
+from tunesmith.data.windows import Windows, piece_sequences, valid_note
 from tunesmith.models.composer import Composer, Forward, sequence_nll
 from tunesmith.runtime import Runtime
 
@@ -34,6 +34,7 @@ class ComposerTask:
         model: ComposerConfig | None = None,
         windows: WindowConfig | None = None,
         seed: int = 0,
+        valid_tokens: int = 0,
     ) -> None:
         self.cache = cache
         self.codec = cache.codec
@@ -43,7 +44,8 @@ class ComposerTask:
         with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
             torch.manual_seed(seed)
             self.model = Composer(self.model_config, self.codec.vocab_size)
-        self.valid = piece_sequences(cache, "valid")
+        self.valid = piece_sequences(cache, "valid", valid_tokens)
+        self.valid_note = valid_note(cache, len(self.valid), sum(len(s) - 2 for s in self.valid))
 
     def num_train(self) -> int:
         return len(self.windows)

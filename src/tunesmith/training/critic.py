@@ -22,6 +22,7 @@ from tunesmith.config import (
 )
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.examples import Examples
+from tunesmith.data.windows import valid_note
 from tunesmith.metrics import binary_metrics
 from tunesmith.models.critic import Critic, critic_logits
 from tunesmith.progress import Progress, Silent
@@ -80,6 +81,7 @@ class CriticTask:
         device: torch.device | str = "cpu",
         progress: Progress | None = None,
         init: str | None = None,
+        valid_tokens: int = 0,
     ) -> None:
         self.cache = cache
         self.codec = cache.codec
@@ -101,7 +103,10 @@ class CriticTask:
                     progress or Silent(),
                 )
         self.train_set = self.examples("train", composed.get("train"), augment=True)
-        self.valid_set = self.examples("valid", composed.get("valid"))
+        self.valid_set = self.examples("valid", composed.get("valid"), max_tokens=valid_tokens)
+        self.valid_note = valid_note(
+            cache, len(self.valid_set.pieces), sum(p.length for p in self.valid_set.pieces)
+        )
         with torch.random.fork_rng(devices=[]):  # initial weights from the seed alone
             torch.manual_seed(seed)
             self.model = Critic(self.model_config, self.codec.vocab_size, self.codec.pad)
@@ -110,7 +115,11 @@ class CriticTask:
             load_weights(self.model, self.init)
 
     def examples(
-        self, split: str, composed: list[np.ndarray] | None = None, augment: bool = False
+        self,
+        split: str,
+        composed: list[np.ndarray] | None = None,
+        augment: bool = False,
+        max_tokens: int = 0,
     ) -> Examples:
         return Examples(
             self.cache,
@@ -122,6 +131,7 @@ class CriticTask:
             composed,
             augment,
             self.model_config.state,
+            max_tokens,
         )
 
     def num_train(self) -> int:

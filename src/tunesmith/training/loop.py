@@ -193,6 +193,12 @@ def train(
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
     budget = config.max_minutes * 60.0
+    eval_every = config.eval_every or long_epoch_interval(steps_per_epoch, total_steps)
+    if eval_every and not config.eval_every:
+        say(
+            f"validating every {eval_every} steps: an epoch ({steps_per_epoch:,} steps) is "
+            f"longer than a quarter of the run's {total_steps:,}"
+        )
     ddp = DistributedDataParallel(model) if rt.distributed else model
     precision = pick_precision(config.precision, rt.device)
     autocast = precision_autocast(precision, rt.device)
@@ -246,9 +252,12 @@ def train(
     advance = progress.task(f"training {task.kind}", total_steps)
     advance(state.step)
     model.train()
+    order, order_epoch = np.empty(0, dtype=np.int64), -1
     with flag.installed():
         while state.epoch < config.epochs and not stop:
-            order = np.random.default_rng([config.seed, state.epoch]).permutation(n)
+            if order_epoch != state.epoch:  # once an epoch: a large corpus has millions
+                order = np.random.default_rng([config.seed, state.epoch]).permutation(n)
+                order_epoch = state.epoch
             b = state.batch_in_epoch
             t0 = time.perf_counter()
             indices = order[b * B : (b + 1) * B][rt.rank :: rt.world]
@@ -297,9 +306,7 @@ def train(
             epoch_end = state.batch_in_epoch == steps_per_epoch
             if epoch_end:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-            if (epoch_end and not config.eval_every) or (
-                config.eval_every and state.step % config.eval_every == 0
-            ):
+            if (epoch_end and not eval_every) or (eval_every and state.step % eval_every == 0):
                 evaluated_at = state.step
                 if validate() and not stop:
                     stop = "early stop"
@@ -315,6 +322,18 @@ def train(
         log.close()
     rt.barrier()
     return TrainResult(out, state, stop or "epochs")
+
+
+MIN_EVAL_EVERY = 50
+
+
+def long_epoch_interval(steps_per_epoch: int, total_steps: int) -> int:
+    """Steps between validations when an epoch is too long to wait for (a large corpus under a
+    step budget): an eighth of the run once an epoch exceeds a quarter of it, else 0 (once per
+    epoch). Short runs (tests, first looks) keep once per epoch: validations at least
+    ``MIN_EVAL_EVERY`` steps apart."""
+    every = total_steps // 8
+    return every if steps_per_epoch > total_steps / 4 and every >= MIN_EVAL_EVERY else 0
 
 
 def _resume(task, config, out, model, optimizer, rt) -> TrainState:

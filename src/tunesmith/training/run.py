@@ -74,18 +74,26 @@ def train_model(
                     rt.device,
                     progress,
                     str(init) if init else None,
+                    settings.train.valid_tokens,
                 )
                 for note in task.notes:
                     say(f"critic {note}")
             else:
                 assert isinstance(settings.model, ComposerConfig)
-                task = ComposerTask(cache, settings.model, settings.windows, settings.train.seed)
+                task = ComposerTask(
+                    cache,
+                    settings.model,
+                    settings.windows,
+                    settings.train.seed,
+                    settings.train.valid_tokens,
+                )
             params = sum(p.numel() for p in task.model.parameters())
             say(
                 f"{task.kind}: {params:,} parameters on {rt.device}"
                 + (f" x {rt.world} processes" if rt.distributed else "")
                 + f"; {task.num_train():,} training windows from {cache.path}"
             )
+            say(f"{task.kind}: {task.valid_note}")
             result = train(task, settings.train, out, rt, resume, progress, echo=say)
     s = result.state
     say(

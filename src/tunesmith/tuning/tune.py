@@ -39,7 +39,7 @@ from tunesmith.compose import (
     load_composer,
     sample_tokens,
 )
-from tunesmith.config import TUNE, SampleConfig, Tables, TuneConfig
+from tunesmith.config import TUNE, VALID_TOKENS, SampleConfig, Tables, TuneConfig
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.scoring import load_critic
@@ -106,7 +106,7 @@ class TuneTask:
         self.model_config = dataclasses.replace(base.model.config, dropout=0.0)
         self.model = Composer(self.model_config, self.codec.vocab_size)
         self.model.load_state_dict(base.model.state_dict())
-        self.valid = piece_sequences(cache, "valid") if cache is not None else []
+        self.valid = piece_sequences(cache, "valid", VALID_TOKENS) if cache is not None else []
         self._stats: dict[str, float] = {}
 
     def num_train(self) -> int:
