@@ -12,6 +12,8 @@ Corruptions are drawn afresh each epoch from ``(seed, split, epoch, piece, kind)
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
@@ -22,6 +24,10 @@ from tunesmith.data.negatives import corrupt
 from tunesmith.data.split import SPLITS
 from tunesmith.data.state import FEATURES, piece_state
 from tunesmith.data.windows import window_index
+
+# Tokens of whole sequences (with their piece state) kept for the windows that reuse them: all
+# of the chorales' in an epoch (about 3M), a few dozen long performances of a large corpus.
+MADE_TOKENS = 1 << 22
 
 
 def critic_view(tokens: np.ndarray, codec: Codec, velocity: bool) -> np.ndarray:
@@ -66,7 +72,10 @@ class Examples:
         else:
             lengths = [len(self._view(cache.piece_tokens(p))) + 2 for p in self.pieces]
         self.index = window_index(lengths, windows.length, windows.stride)
-        self._made: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        self._made: OrderedDict[tuple[int, int, str], tuple[np.ndarray, np.ndarray | None]] = (
+            OrderedDict()
+        )
+        self._made_tokens = 0
 
     def __len__(self) -> int:
         return 2 * len(self.index)
@@ -121,11 +130,13 @@ class Examples:
 
     def _sequence(self, p: int, kind: str, epoch: int) -> tuple[np.ndarray, np.ndarray | None]:
         """BOS + the view of piece ``p`` (or its negative of ``kind``) + EOS, and with ``state``
-        the piece state at each of its tokens; kept per epoch."""
+        the piece state at each of its tokens; the latest ones kept (``MADE_TOKENS``)."""
         key = (epoch, p, kind)
-        if key not in self._made:
-            if self._made and next(iter(self._made))[0] != epoch:
-                self._made.clear()  # a new epoch draws new corruptions
+        if key in self._made:
+            self._made.move_to_end(key)
+        else:
+            while self._made and self._made_tokens >= MADE_TOKENS:  # oldest first
+                self._made_tokens -= len(self._made.popitem(last=False)[1][0])
             if kind == "composer":
                 view = self._view(self.composed[p % len(self.composed)])
             else:
@@ -140,6 +151,7 @@ class Examples:
             c = self.codec
             seq = np.r_[c.bos, view, c.eos]
             self._made[key] = (seq, piece_state(seq, c) if self.state else None)
+            self._made_tokens += len(seq)
         return self._made[key]
 
     def _piece(self, p: int, epoch: int) -> np.ndarray:
