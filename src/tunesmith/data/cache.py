@@ -31,6 +31,7 @@ import numpy as np
 from tunesmith.atomic import atomic_write_json, publish_dir, temp_dir_beside
 from tunesmith.config import CodecConfig
 from tunesmith.data.codec import Codec
+from tunesmith.data.corpus import file_digest
 from tunesmith.data.split import SPLITS, rank
 from tunesmith.errors import CacheCorruptError, CacheMismatchError, CheckpointError, ConfigError
 
@@ -240,16 +241,6 @@ def _check_format_1(path: Path, manifest: dict, pieces: list[Piece], verify: boo
             raise CacheCorruptError(
                 f"{path}: the digest of its tokens and piece lengths differs from the manifest's"
             )
-
-
-def file_digest(file: Path) -> str:
-    """A hash of a file's bytes, by plain reads (about 1 GB/s; checking a cache larger than
-    memory leaves none of it mapped)."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(file, "rb") as f:
-        while block := f.read(1 << 24):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pieces_digest(manifest: dict[str, Any]) -> str:

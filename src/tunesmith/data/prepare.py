@@ -31,8 +31,8 @@ from tunesmith.data.shards import (
     Known,
     ShardIndex,
     append_tokens,
-    finished_caches,
     known_pieces,
+    newest_cache,
     remove_shards,
 )
 from tunesmith.data.split import assign_splits
@@ -156,7 +156,7 @@ def prepare(
             pass  # rebuilt below and replaced atomically
     job = _Job(source, codec, read, workers, timeout, shard_tokens, progress)
     store = root / "shards" / f"{_slug(source.name)}-{settings[:16]}"
-    bases = [] if rebuild else finished_caches(root / "tokens", _slug(source.name), settings)
+    bases = [] if rebuild else newest_cache(root / "tokens", _slug(source.name), settings)
     cache, read_now = job.build(
         path, store, bases, {"key": key, "settings": settings, "split": split}
     )
@@ -282,9 +282,10 @@ class _Job:
             "skipped": skipped,
         }
         for token_file in files:  # a crashed worker may have written past its last piece
-            tokens = known.digests.get(token_file, (0, ""))[0]
-            if token_file.parent == store and token_file.stat().st_size > 2 * tokens:
-                os.truncate(token_file, 2 * tokens)
+            if token_file.parent == store and token_file in known.digests:
+                tokens = known.digests[token_file][0]
+                if token_file.stat().st_size > 2 * tokens:
+                    os.truncate(token_file, 2 * tokens)
         cache = write_cache(path, manifest, list(files), known.digests)
         remove_shards(known.shards, store)  # the cache holds them all now
         return cache, len(todo)
@@ -325,7 +326,7 @@ class _Job:
                     index.skip(k, out.value)
                 else:
                     shard, offset, length, count, seconds, digest = out.value
-                    _merge(known, index.piece(shard, k, (offset, length), count, seconds, digest))
+                    known.update(index.piece(shard, k, (offset, length), count, seconds, digest))
                     notes += count
                 if time.perf_counter() - saved > SAVE_EVERY:
                     index.save_open()
@@ -333,15 +334,7 @@ class _Job:
                 rate = max(time.perf_counter() - t0, 1e-9)
                 advance(1, f"{files / rate:,.0f} files/s, {notes / rate / 1e3:,.0f}k notes/s")
         finally:  # Ctrl-C included: what was read is kept for the next run
-            _merge(known, index.close_all())
-
-
-def _merge(known: Known, more: Known) -> None:
-    known.pieces.update(more.pieces)
-    known.skipped.update(more.skipped)
-    known.retry.update(more.retry)
-    known.shards.extend(more.shards)
-    known.digests.update(more.digests)
+            known.update(index.close_all())
 
 
 def _slug(name: str) -> str:

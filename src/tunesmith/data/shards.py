@@ -54,6 +54,13 @@ class Known:
     # token files' digests where known: (tokens, digest) of their first ``tokens`` tokens
     digests: dict[Path, tuple[int, str]] = field(default_factory=dict)
 
+    def update(self, more: Known) -> None:
+        self.pieces.update(more.pieces)
+        self.skipped.update(more.skipped)
+        self.retry.update(more.retry)
+        self.shards.extend(more.shards)
+        self.digests.update(more.digests)
+
 
 def known_pieces(store: Path, caches: Iterable[Path]) -> Known:
     """What finished shards under ``store`` and the finished ``caches`` hold (shards first:
@@ -114,9 +121,10 @@ def _add_index(known: Known, index: Path, content: dict) -> None:
         known.digests[data] = (int(content["tokens"]), str(content["digest"]))
 
 
-def finished_caches(tokens_dir: Path, prefix: str, settings: str) -> list[Path]:
-    """Caches under ``tokens_dir`` named ``prefix-*`` whose pieces were made with ``settings``
-    (the same source, codec and read settings), newest first."""
+def newest_cache(tokens_dir: Path, prefix: str, settings: str) -> list[Path]:
+    """The newest cache under ``tokens_dir`` named ``prefix-*`` whose pieces were made with
+    ``settings`` (the same source, codec and read settings), if any: it holds what the older
+    ones do, but for files since changed back, and checking each costs a read of all of it."""
     found = []
     for manifest in tokens_dir.glob(f"{prefix}-*/{MANIFEST}"):
         try:
@@ -125,7 +133,7 @@ def finished_caches(tokens_dir: Path, prefix: str, settings: str) -> list[Path]:
                 found.append((manifest.stat().st_mtime, manifest.parent))
         except (OSError, ValueError):
             continue
-    return [p for _, p in sorted(found, reverse=True)]
+    return [max(found)[1]] if found else []
 
 
 # -- in a worker: append a file's tokens to this worker's shard ---------------------------------
