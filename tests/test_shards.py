@@ -154,6 +154,24 @@ def test_a_task_that_crashes_or_hangs_its_worker_fails_alone():
             assert o.value == 2 * int(item)
 
 
+def test_a_script_without_a_main_guard_is_told_so(bach_midi_files, tmp_path):
+    # Workers import the main script: unguarded, each would start a prepare of its own and die.
+    # That is the script's fault, not the files': one error that says what to do.
+    call = f"prepare(midi_dir={str(bach_midi_files[0].parent)!r}, cache_dir={str(tmp_path)!r})"
+    unguarded, guarded = tmp_path / "unguarded.py", tmp_path / "guarded.py"
+    unguarded.write_text(f"from tunesmith.data.prepare import prepare\n{call}\n")
+    guarded.write_text(
+        f"from tunesmith.data.prepare import prepare\nif __name__ == '__main__':\n    {call}\n"
+    )
+    bad = subprocess.run([sys.executable, str(unguarded)], capture_output=True, text=True)
+    assert bad.returncode != 0
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("tunesmith.errors.WorkerError: a worker process exited before")
+    assert "if __name__ == '__main__':" in last
+    ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+
+
 @pytest.fixture(scope="module")
 def lakh_midi_dir() -> Path:
     """Two real songs of the Lakh MIDI dataset (multi-track, with drums), fetched once per

@@ -30,13 +30,13 @@ from tunesmith.config import CodecConfig, NegativeConfig, SampleConfig
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import NUM_PITCHES, Codec
 from tunesmith.data.midi import read_midi, write_midi
-from tunesmith.data.notes import Notes
+from tunesmith.data.notes import Notes, pitch_number
 from tunesmith.data.split import SPLITS
 from tunesmith.errors import ConfigError
 from tunesmith.models.composer import Composer
 from tunesmith.models.load import load_model
 from tunesmith.progress import Progress, Silent, rich_progress
-from tunesmith.runtime import pick_device
+from tunesmith.runtime import pick_device, pick_precision
 
 # Far beyond any use of one call (an hour of CPU sampling), but a few GB of tokens at most.
 MAX_SAMPLE_TOKENS = 100_000_000
@@ -80,9 +80,15 @@ class Stepper:
     Layer 0's input projection is folded into a lookup table (embedding @ W_ih + biases), each
     further layer's two matrix products into one, and the gates are reordered from PyTorch's
     (i, f, g, o) to (i, f, o, g) so one sigmoid covers three of them.
+
+    With ``dtype`` bfloat16 the gates' matrix products and the table are in bf16 (the step is
+    a few small products, and bf16 ones run about 4x faster where the CPU has native bf16); the
+    state and the output layer stay fp32, so logits keep fp32 resolution (bf16-rounded logits
+    tie often, and greedy, top-k and top-p would then disagree on which token is likeliest).
     """
 
-    def __init__(self, model: Composer) -> None:
+    def __init__(self, model: Composer, dtype: torch.dtype = torch.float32) -> None:
+        self.dtype = dtype
         lstm = model.lstm
         H = lstm.hidden_size
         order = torch.cat(
@@ -90,12 +96,15 @@ class Stepper:
         )
         w = {name: p.detach()[order] for name, p in lstm.named_parameters()}
         bias0 = w["bias_ih_l0"] + w["bias_hh_l0"]
-        self.table = torch.addmm(bias0, model.embed.weight.detach(), w["weight_ih_l0"].T)
-        self.w_hh0 = w["weight_hh_l0"].T.contiguous()
+        table = torch.addmm(bias0, model.embed.weight.detach(), w["weight_ih_l0"].T)
+        self.table = table.to(dtype)
+        self.w_hh0 = w["weight_hh_l0"].T.contiguous().to(dtype)
         self.layers = [
             (
-                torch.cat([w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]], dim=1).T.contiguous(),
-                w[f"bias_ih_l{k}"] + w[f"bias_hh_l{k}"],
+                torch.cat([w[f"weight_ih_l{k}"], w[f"weight_hh_l{k}"]], dim=1)
+                .T.contiguous()
+                .to(dtype),
+                (w[f"bias_ih_l{k}"] + w[f"bias_hh_l{k}"]).to(dtype),
             )
             for k in range(1, lstm.num_layers)
         ]
@@ -118,10 +127,11 @@ class Stepper:
     ) -> torch.Tensor:
         """Advance every sequence by ``tokens`` (B,); updates ``h``/``c`` in place (lists of
         (B, H)); returns the next-token logits (B, vocab)."""
-        gates = torch.addmm(self.table[tokens], h[0], self.w_hh0)
+        dt = self.dtype
+        gates = torch.addmm(self.table[tokens], h[0].to(dt), self.w_hh0).float()
         h[0], c[0] = self._cell(gates, c[0])
         for k, (w, b) in enumerate(self.layers, start=1):
-            gates = torch.addmm(b, torch.cat([h[k - 1], h[k]], dim=1), w)
+            gates = torch.addmm(b, torch.cat([h[k - 1], h[k]], dim=1).to(dt), w).float()
             h[k], c[k] = self._cell(gates, c[k])
         return torch.addmm(self.head_b, h[-1], self.head_w)
 
@@ -320,10 +330,11 @@ def sample_tokens(
     rules = Rules(codec, n, device, config)
     rules.replay(prefix[:, 1:])
     rules.restart_clock()  # the time limit counts the music written after the primer
-    logits, (h0, c0) = model(prefix)
+    logits, (h0, c0) = model(prefix)  # once per call: fp32
     logits = logits[:, -1]
     h, c = list(h0.unbind(0)), list(c0.unbind(0))
-    stepper = Stepper(model)
+    bf16 = pick_precision(config.precision, device) == "bf16"
+    stepper = Stepper(model, torch.bfloat16 if bf16 else torch.float32)
     limit = round(config.seconds / codec.config.time_step) if config.seconds else None
 
     out = torch.full((n, length), codec.pad, dtype=torch.int64, device=device)
@@ -356,6 +367,19 @@ def allowed_masks(codec: Codec, tokens: torch.Tensor) -> torch.Tensor:
         masks[:, t] = rules.allowed(left=T - t)
         rules.update(tokens[:, t])
     return masks
+
+
+@torch.no_grad()
+def opening(model: Composer, codec: Codec, pitch: int) -> np.ndarray:
+    """A primer that opens a piece with ``pitch``: the velocity the Composer likes best to open
+    a piece with (every piece the codec writes starts with one), then that note struck. The
+    Composer goes on from there, the note sounding (note-off) or its length next (duration)."""
+    if not 0 <= pitch < NUM_PITCHES:
+        raise ConfigError(f"start note: pitch {pitch} is outside 0-{NUM_PITCHES - 1}")
+    device = next(model.parameters()).device
+    logits, _ = model(torch.tensor([[codec.bos]], device=device))
+    velocity = codec.velocity + int(logits[0, -1, codec.velocity : codec.num_events].argmax())
+    return np.array([velocity, codec.note_on + pitch], dtype=np.int64)
 
 
 def encode_primer(path: str | os.PathLike, codec: Codec, seconds: float = 0.0) -> np.ndarray:
@@ -418,21 +442,28 @@ def compose_files(
     primer_seconds: float = 10.0,
     device: str = "auto",
     overwrite: bool = False,
+    start_note: str | int | None = None,
 ) -> dict[str, Any]:
-    """``compose``: sample pieces with the Composer at ``checkpoint`` (continuing the opening
-    ``primer_seconds`` of ``primer`` if given) and write them to ``out``, which must be empty
-    unless ``overwrite`` (then the earlier run is replaced whole). Returns the files with their
-    tokens, notes and seconds, the Composer, and the sampling time."""
+    """``compose``: sample pieces with the Composer at ``checkpoint`` and write them to ``out``,
+    which must be empty unless ``overwrite`` (then the earlier run is replaced whole). The
+    pieces continue the opening ``primer_seconds`` of ``primer``, or open with ``start_note``
+    (a name such as ``C4`` or a MIDI number), if given. Returns the files with their tokens,
+    notes and seconds, the Composer, and the sampling time."""
     if not (math.isfinite(primer_seconds) and 0 < primer_seconds <= MAX_PRIMER_SECONDS):
         raise ConfigError(
             f"--primer-seconds must be in (0, {MAX_PRIMER_SECONDS:g}], got {primer_seconds}"
         )
+    if primer is not None and start_note is not None:
+        raise ConfigError("give --primer or --start-note, not both")
+    pitch = None if start_note is None else pitch_number(start_note)
     out = Path(out)
     with output_dir(out, overwrite) as tmp:
         composer = load_composer(checkpoint, pick_device(device))
         tokens = None
         if primer is not None:
             tokens = encode_primer(primer, composer.codec, primer_seconds)
+        elif pitch is not None:
+            tokens = opening(composer.model, composer.codec, pitch)
         t0 = time.perf_counter()
         with rich_progress(transient=True) as progress:
             pieces = sample(composer.model, composer.codec, config, tokens, progress)

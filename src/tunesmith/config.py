@@ -318,9 +318,16 @@ class SampleConfig(Config):
     max_polyphony: int = setting(
         0, "strike no note while this many sound (note-off encoding); 0 = no bound"
     )
+    precision: str = setting(
+        "auto",
+        "auto: the LSTM step in bf16 where the hardware computes bf16 natively (as training's "
+        "autocast), else fp32",
+        choices=PRECISIONS,
+    )
 
     def validate(self) -> None:
         s = self.section
+        _check(self.precision in PRECISIONS, s, "precision", self.precision, f"one of {PRECISIONS}")
         _integers(self, ("n", 1, 100_000), ("length", 1, 1_000_000), ("top_k", 0, None))
         _integers(self, ("max_polyphony", 0, 128))
         _numbers(

@@ -42,3 +42,7 @@ class CheckpointError(TunesmithError):
 
 class OutputError(TunesmithError):
     """An output path cannot be written, or holds an earlier run that was not to be replaced."""
+
+
+class WorkerError(TunesmithError):
+    """Worker processes could not start (for example, a script without a ``__main__`` guard)."""

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo,
         evaluate,
         prepare,
+        score,
         test,
         train,
         tune,
@@ -57,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
     verbs = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    for module in (demo, prepare, train, compose, test, critique, evaluate, tune, adversarial):
+    for module in (
+        demo,
+        prepare,
+        train,
+        compose,
+        test,
+        critique,
+        score,
+        evaluate,
+        tune,
+        adversarial,
+    ):
         module.add_parser(verbs)
     return parser

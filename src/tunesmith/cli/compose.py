@@ -26,6 +26,12 @@ def add_parser(verbs) -> None:
     p.add_argument(
         "--primer-seconds", type=float, default=10.0, help="seconds of the primer to use (10)"
     )
+    p.add_argument(
+        "--start-note",
+        metavar="PITCH",
+        help="open every piece with this note: a name such as C4 (middle C), F#3, Bb2, or a "
+        "MIDI number",
+    )
     p.add_argument("--out", type=Path, default=Path("composed"), help="output folder (composed)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     add_device_arg(p)
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         args.primer_seconds,
         args.device,
         args.overwrite,
+        args.start_note,
     )
     if args.json:
         print(json_text(done))

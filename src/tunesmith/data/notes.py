@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from tunesmith.errors import ConfigError
+
+_PITCH_NAME = re.compile(r"([A-Ga-g])([#b♯♭]*)(-?\d+)")
+_STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def pitch_number(text: str | int) -> int:
+    """A MIDI pitch from a name in scientific pitch notation (``C4`` is 60, middle C; ``F#3``,
+    ``Bb2``, ``C-1`` is 0) or a MIDI number 0-127. Anything else is a :class:`ConfigError`."""
+    s = str(text).strip()
+    if s.isdigit():
+        pitch = int(s)
+    elif m := _PITCH_NAME.fullmatch(s):
+        letter, accidentals, octave = m.groups()
+        alter = sum(1 if a in "#♯" else -1 for a in accidentals)
+        pitch = 12 * (int(octave) + 1) + _STEPS[letter.lower()] + alter
+    else:
+        raise ConfigError(
+            f"{text!r} is not a pitch: give a name such as C4 (middle C), F#3 or Bb2, or a MIDI "
+            "number 0-127"
+        )
+    if not 0 <= pitch <= 127:
+        raise ConfigError(f"pitch {text!r} is MIDI number {pitch}, outside 0-127")
+    return pitch
 
 
 @dataclass(frozen=True)

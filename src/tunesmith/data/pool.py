@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from tunesmith.errors import WorkerError
+
 DEPTH = 2  # tasks in a worker's hands at once
 READY = (-1, None, None)  # a worker's first message: started up
 STARTUP = 120.0  # seconds a worker may take to start up, whatever the time limit
@@ -136,6 +138,12 @@ def run_tasks(
                 if w.queue and w.process.sentinel in ready and not w.process.is_alive():
                     code = w.process.exitcode
                     how = f"signal {-code}" if code and code < 0 else f"exit code {code}"
+                    if not w.ready:  # no file's fault, and every new worker would die alike
+                        raise WorkerError(
+                            f"a worker process exited before it started ({how}); worker "
+                            "processes import the main script, so a script that reads MIDI "
+                            "through tunesmith must do it under `if __name__ == '__main__':`"
+                        )
                     yield retire(w, f"crashed its worker process ({how})")
                 elif w.queue and time.monotonic() - w.since > (timeout if w.ready else STARTUP):
                     if w.ready:

@@ -68,7 +68,7 @@ def calibrate(critic: LoadedCritic, cache: TokenCache, save: bool = True) -> flo
     """Fit the temperature on the validation split (the Critic's own negative mix) and, with
     ``save``, store it in the checkpoint so every later score uses it."""
     examples = split_examples(critic, cache, "valid")
-    logits = critic_logits(critic.model, examples, critic.device)
+    logits = critic_logits(critic.model, examples, critic.device, precision=critic.precision)
     critic.temperature = fit_temperature(examples.labels(), logits)
     if save:
         critic.record = update_record(critic.path, temperature=critic.temperature)
@@ -88,7 +88,7 @@ def critic_report(
     kinds = audible_kinds(kinds, critic.model.config.reads_velocity)
     T = critic.temperature
     mix = split_examples(critic, cache, split, kinds, progress)
-    logits = critic_logits(critic.model, mix, critic.device)
+    logits = critic_logits(critic.model, mix, critic.device, precision=critic.precision)
     labels = mix.labels()
     metrics = binary_metrics(labels, logits, T)
     n = len(mix.index)
@@ -108,7 +108,7 @@ def critic_report(
     real = logits[:n]
     for kind in kinds:
         one = mix if len(kinds) == 1 else split_examples(critic, cache, split, (kind,), progress)
-        bad = critic_logits(critic.model, one, critic.device)[n:]
+        bad = critic_logits(critic.model, one, critic.device, precision=critic.precision)[n:]
         m = binary_metrics(np.r_[np.ones(n), np.zeros(n)], np.r_[real, bad], T)
         report["kinds"][kind] = {
             "accuracy": m["accuracy"],

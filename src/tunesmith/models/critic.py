@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tunesmith.config import CriticConfig
 from tunesmith.data.examples import Examples
 from tunesmith.data.state import FEATURES
+from tunesmith.runtime import autocast
 
 
 class Critic(nn.Module):
@@ -85,12 +86,15 @@ def critic_logits(
     device: torch.device | str,
     epoch: int = 0,
     batch_size: int = 256,
+    precision: str = "fp32",
 ) -> np.ndarray:
-    """The Critic's logit for every example (real first, then negatives)."""
+    """The Critic's logit for every example (real first, then negatives), in ``precision``
+    (``fp32`` or ``bf16`` autocast)."""
     out = []
     for b in range(0, len(examples), batch_size):
         batch = examples.batch(np.arange(b, min(b + batch_size, len(examples))), epoch)
         state = batch["state"].to(device) if "state" in batch else None
-        logits = model(batch["tokens"].to(device), batch["lengths"].to(device), state)
+        with autocast(precision, torch.device(device)):
+            logits = model(batch["tokens"].to(device), batch["lengths"].to(device), state)
         out.append(logits.float().cpu())
     return torch.cat(out).numpy() if out else np.empty(0)

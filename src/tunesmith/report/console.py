@@ -209,7 +209,38 @@ def print_critique(scores: dict[str, Any]) -> None:
         cells = (f"{r[k]:.3f}" for k in ("score", "mean", "min"))
         table.add_row(r["file"], *cells, str(r["windows"]))
     console.print(table)
-    skipped = scores["skipped"]
-    console.print(f"scored {len(scores['files'])} file(s), skipped {len(skipped)}", highlight=False)
+    _print_skipped(console, scores)
+
+
+def print_likelihood(figures: dict[str, Any]) -> None:
+    """Per file its notes, seconds, nats per note and per second, and its most surprising
+    passages; the skipped files."""
+    console = Console()
+    table = Table(
+        title=f"Composer {figures['composer']}: negative log-likelihood (lower = more typical)"
+    )
+    for col in ("file", "notes", "seconds", "nats/note", "nats/s", "most surprising (nats/note)"):
+        table.add_column(
+            col, justify="left" if col in ("file", "most surprising (nats/note)") else "right"
+        )
+    for r in figures["files"]:
+        where = ", ".join(
+            f"{p['start']:.1f}-{p['end']:.1f} s ({p['nll_per_note']:.2f})" for p in r["surprising"]
+        )
+        table.add_row(
+            r["file"],
+            str(r["notes"]),
+            f"{r['seconds']:.1f}",
+            f"{r['nll_per_note']:.3f}",
+            f"{r['nll_per_second']:.2f}",
+            where or "-",
+        )
+    console.print(table)
+    _print_skipped(console, figures)
+
+
+def _print_skipped(console: Console, scored: dict[str, Any]) -> None:
+    skipped = scored["skipped"]
+    console.print(f"scored {len(scored['files'])} file(s), skipped {len(skipped)}", highlight=False)
     for s in skipped:
         console.print(f"  {s['file']}: {s['reason']}", highlight=False, soft_wrap=True)
