@@ -250,7 +250,7 @@ def main() -> None:
                 }
         out["validation"] = validation
 
-        # Four passes over the test pieces (2,120 windows), three times, interleaved: one pass
+        # Four passes over the test pieces (1,060 windows), three times, interleaved: one pass
         # is a fifth of a second, too short to time on a shared machine.
         pieces = [cache.piece_tokens(p) for p in cache.split("test")] * 4
         judges = {p: load_critic(crit["bf16"]["run"], precision=p) for p in ("fp32", "bf16")}

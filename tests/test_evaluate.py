@@ -12,9 +12,11 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
+import torch
 
 from helpers import env, tunesmith
 from tunesmith.judging.stats import STATISTICS
+from tunesmith.runtime import pick_precision
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +74,10 @@ def test_the_report_agrees_with_its_files(demo):
     out, _ = demo
     report = json.loads((out / "evaluation" / "report.json").read_text())
     assert report["settings"]["n"] == 8
+    # what "auto" became here is on record: sampling and scoring figures compare within a kind
+    chosen = pick_precision("auto", torch.device("cpu"))
+    assert report["settings"]["precision"] == "auto"
+    assert report["settings"]["sampling_precision"] == report["critic"]["precision"] == chosen
     for name in ("composed", "real", "random"):
         s = report["sets"][name]
         scores = np.array(s["scores"])

@@ -18,7 +18,7 @@ from tunesmith.data.notes import Notes, pitch_number
 from tunesmith.errors import ConfigError
 from tunesmith.judging.likelihood import surprising_passages, token_times
 from tunesmith.models.composer import sequence_nll
-from tunesmith.runtime import Runtime
+from tunesmith.runtime import Runtime, pick_precision
 from tunesmith.training.composer import ComposerTask
 from tunesmith.training.loop import train
 
@@ -147,7 +147,9 @@ def test_start_note_opens_every_piece_with_that_note(composer, tmp_path):
         "120", "--out", out, "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    files = [f["file"] for f in json.loads(result.stdout)["files"]]
+    payload = json.loads(result.stdout)
+    assert payload["precision"] == pick_precision("auto", torch.device("cpu"))
+    files = [f["file"] for f in payload["files"]]
     assert len(files) == 4
     openings = set()
     for f in files:

@@ -479,4 +479,9 @@ def compose_files(
                     "seconds": round(notes.duration, 3),
                 }
             )
-    return {"composer": str(composer.path), "files": files, "sampling_seconds": round(seconds, 3)}
+    return {
+        "composer": str(composer.path),
+        "files": files,
+        "sampling_seconds": round(seconds, 3),
+        "precision": pick_precision(config.precision, next(composer.model.parameters()).device),
+    }

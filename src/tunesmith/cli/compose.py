@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     tokens, seconds = sum(r["tokens"] for r in done["files"]), done["sampling_seconds"]
     print(
         f"wrote {len(done['files'])} pieces to {args.out} from {done['composer']}; "
-        f"{tokens:,} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-9):,.0f} tokens/s)"
+        f"{tokens:,} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-9):,.0f} tokens/s, "
+        f"{done['precision']})"
     )
     return 0

@@ -26,6 +26,7 @@ from tunesmith.judging.copying import TrainingRuns, copying, summary
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.progress import Progress, Silent
+from tunesmith.runtime import pick_precision
 
 REPORT = "report.json"
 SETS = ("composed", "real", "random")
@@ -183,7 +184,14 @@ def evaluate(
     report = {
         "tunesmith": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": {**config.to_dict(), "best_of": best_of},
+        "settings": {
+            **config.to_dict(),
+            "best_of": best_of,
+            # what precision "auto" became on this machine: figures compare within one kind
+            "sampling_precision": pick_precision(
+                config.precision, next(first_composer.model.parameters()).device
+            ),
+        },
         "composer": {
             "path": str(first_composer.path.resolve()),
             "run": str(first_composer.path.resolve().parent),
@@ -193,6 +201,7 @@ def evaluate(
             "path": str(critic.path.resolve()),
             "run": str(critic.path.resolve().parent),
             "temperature": critic.temperature,
+            "precision": critic.precision,
             "test": _critic_test(critic),
         },
         "sets": sets,
