@@ -78,6 +78,11 @@ class Codec:
         """Seconds (>= 0) -> whole time steps, rounding half up."""
         return (seconds * (1.0 / self.config.time_step) + (0.5 + _EPS)).astype(np.int64)
 
+    def shift_steps(self, tokens: np.ndarray) -> np.ndarray:
+        """How many time steps each token moves the clock: ``k`` for shift(k), 0 for the rest."""
+        t = np.asarray(tokens, dtype=np.int64)
+        return np.where((t >= self.shift) & (t < self.velocity), t - self.shift + 1, 0)
+
     def velocity_bin(self, velocity: np.ndarray) -> np.ndarray:
         return self._bin_of[np.clip(velocity, 0, 127)] & 127
 
@@ -246,9 +251,9 @@ class Codec:
         """Scale all time by ``factor``: time-shifts are re-quantised from absolute times (so
         rounding does not drift) and re-expanded; other tokens keep their order."""
         t = np.asarray(tokens, dtype=np.int64)
-        is_shift = (t >= self.shift) & (t < self.velocity)
-        clock = np.cumsum(np.where(is_shift, t - self.shift + 1, 0))
-        keep = np.flatnonzero(~is_shift)
+        steps = self.shift_steps(t)
+        clock = np.cumsum(steps)
+        keep = np.flatnonzero(steps == 0)
         # each kept token's time, then the time at the end (trailing shifts)
         when = np.r_[clock[keep], clock[-1] if len(t) else 0]
         when = np.floor(when * factor + 0.5).astype(np.int64)
@@ -293,8 +298,7 @@ class Codec:
         eos = np.flatnonzero(t == self.eos)
         if eos.size:
             t = t[: eos[0]]
-        is_shift = (t >= self.shift) & (t < self.velocity)
-        clock = np.cumsum(np.where(is_shift, t - self.shift + 1, 0))  # steps after each token
+        clock = np.cumsum(self.shift_steps(t))  # steps after each token
         is_vel = (t >= self.velocity) & (t < self.num_events)
         last_vel = np.maximum.accumulate(np.where(is_vel, np.arange(len(t)), -1))
         default_bin = DEFAULT_VELOCITY // self.config.velocity_bin_width

@@ -36,8 +36,7 @@ def piece_state(tokens: np.ndarray, codec: Codec) -> np.ndarray:
     notes = codec.decode(t, max_note_seconds=_FOREVER)
     if not len(notes):
         return out
-    is_shift = (t >= codec.shift) & (t < codec.velocity)
-    now = np.cumsum(np.where(is_shift, t - codec.shift + 1, 0)) * codec.config.time_step
+    now = np.cumsum(codec.shift_steps(t)) * codec.config.time_step
     # Times are the decoder's own (whole steps times the step), so equal times compare equal.
     ended = np.searchsorted(np.sort(notes.end), now, side="right")
     out[:, 0] = np.searchsorted(np.sort(notes.start), now, side="right") - ended

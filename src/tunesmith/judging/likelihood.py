@@ -33,9 +33,7 @@ MIN_PASSAGE_NOTES = 2  # a window with fewer notes says more about silence than 
 
 def token_times(tokens: np.ndarray, codec: Codec) -> np.ndarray:
     """Seconds into the piece at which each event token is read."""
-    t = np.asarray(tokens, dtype=np.int64)
-    is_shift = (t >= codec.shift) & (t < codec.velocity)
-    steps = np.where(is_shift, t - codec.shift + 1, 0)
+    steps = codec.shift_steps(tokens)
     return (np.cumsum(steps) - steps) * codec.config.time_step
 
 
