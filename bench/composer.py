@@ -39,15 +39,15 @@ from tunesmith.training.log import read_log
 from tunesmith.training.loop import train
 
 
-def matmul_peak(n: int = 4096, repeat: int = 3) -> float:
-    """GFLOP/s of the best of ``repeat`` fp32 ``n x n`` matrix products."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 4096, repeat: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of the best of ``repeat`` ``n x n`` matrix products in ``dtype``."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    best = min(timed(lambda: a @ b) for _ in range(repeat))
     return 2 * n**3 / best / 1e9
 
 
-def _timed(fn) -> float:
+def timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
@@ -68,12 +68,12 @@ def sampling(model, seed_model, codec, pieces: int, tokens: int, seed_pieces: in
     """N pieces in one batch with our sampler, against the seed's one-piece-at-a-time loop."""
     config = SampleConfig(n=pieces, length=tokens, seed=0)
     sample(model, codec, dataclasses.replace(config, n=2, length=20))  # warm-up
-    t = _timed(lambda: sample(model, codec, config))
+    t = timed(lambda: sample(model, codec, config))
     ours_rate = pieces * tokens / t
     g = torch.Generator().manual_seed(0)
     seed_model.eval()
     seed_sample(seed_model, codec.bos, 20, g)  # warm-up
-    ts = _timed(lambda: [seed_sample(seed_model, codec.bos, tokens, g) for _ in range(seed_pieces)])
+    ts = timed(lambda: [seed_sample(seed_model, codec.bos, tokens, g) for _ in range(seed_pieces)])
     seed_rate = seed_pieces * tokens / ts
     return {
         "pieces": pieces,

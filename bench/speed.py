@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from composer import matmul_peak, timed
 from seed import SeedComposer, seed_sample
 from tunesmith.compose import load_composer, sample
 from tunesmith.config import COMPOSER, CRITIC, SampleConfig
@@ -47,19 +48,6 @@ from tunesmith.training.critic import CriticTask
 from tunesmith.training.loop import train
 
 CPU = torch.device("cpu")
-
-
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeat: int = 5) -> float:
-    """GFLOP/s of the best of ``repeat`` ``n x n`` products in ``dtype``."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    return 2 * n**3 / min(timed(lambda: a @ b) for _ in range(repeat)) / 1e9
 
 
 def cpu_name() -> str:
@@ -168,8 +156,8 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "matmul_gflops": {
-                "fp32": round(matmul_peak(torch.float32), 1),
-                "bf16": round(matmul_peak(torch.bfloat16), 1),
+                "fp32": round(matmul_peak(2048, 5, torch.float32), 1),
+                "bf16": round(matmul_peak(2048, 5, torch.bfloat16), 1),
             },
         }
     }
