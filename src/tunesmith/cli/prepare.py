@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             "read": result.read,
             "seconds": round(result.seconds, 3),
             "splits": result.cache.summary(),
+            "styles": result.cache.styles(),
             "skipped": result.skipped,
         }
         print(json_text(summary))

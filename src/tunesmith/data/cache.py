@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ class Piece:
     seconds: float
     digest: str
     file: int = 0  # which token file
+    style: str = ""  # its label if the source gave one (see :meth:`TokenCache.style`)
 
 
 class TokenCache:
@@ -153,6 +155,17 @@ class TokenCache:
             chosen.add(i)
             total += pieces[i].length
         return [p for i, p in enumerate(pieces) if i in chosen]
+
+    def style(self, piece: Piece) -> str:
+        """A piece's style label: its own (a MAESTRO composer, a MIDI folder's first-level
+        subfolder), else the source's name (``bach``)."""
+        return piece.style or str(self.manifest["source"].get("name") or "corpus")
+
+    def styles(self, split: str | None = None) -> dict[str, int]:
+        """Pieces per style (of one split, or all), most common first."""
+        pieces = self.pieces if split is None else self.split(split)
+        counts = Counter(self.style(p) for p in pieces)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def piece_tokens(self, piece: Piece) -> np.ndarray:
         return self.arrays[piece.file][piece.offset : piece.offset + piece.length]

@@ -1,8 +1,10 @@
 """Where pieces come from: music21's bundled corpora (converted once to MIDI) or a folder of
 MIDI files, possibly a MAESTRO release with its official split.
 
-A :class:`Source` lists :class:`SourceFile` entries (a piece id, a MIDI path, a content hash and
-an optional fixed split). Listing is cheap (no music21 import) so a cached run stays fast.
+A :class:`Source` lists :class:`SourceFile` entries (a piece id, a MIDI path, a content hash, an
+optional fixed split and a style label). Listing is cheap (no music21 import) so a cached run
+stays fast. A piece's style is the MAESTRO CSV's ``canonical_composer``, else the first-level
+subfolder of the MIDI folder it lies in, else the source's name (``bach`` for the chorales).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SourceFile:
     path: Path
     digest: str  # content hash of the original file (score or MIDI)
     split: str | None = None  # fixed by the source (MAESTRO), else assigned later
+    style: str = ""  # its label when the source gives one, else the source's name is its style
 
 
 @dataclass
@@ -91,6 +94,7 @@ def midi_dir_source(root: str | os.PathLike) -> Source:
         p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and not p.is_dir()
     )
     official = maestro_splits(root)
+    composers = maestro_column(root, "canonical_composer")
     files, skipped = [], []
     # Hashing releases the GIL: threads read a large folder at the disk's pace.
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
@@ -100,20 +104,26 @@ def midi_dir_source(root: str | os.PathLike) -> Source:
             skipped.append((str(p), error))
         else:
             rel = p.relative_to(root).as_posix()
-            files.append(SourceFile(rel, p, digest, official.get(rel)))
+            folder = rel.split("/")[0] if "/" in rel else ""
+            style = composers.get(rel) or folder
+            files.append(SourceFile(rel, p, digest, official.get(rel), style))
     return Source(root.name or str(root), "midi_dir", root, files, skipped)
 
 
 def maestro_splits(root: Path) -> dict[str, str]:
     """Map midi_filename -> split from a MAESTRO CSV in ``root`` (empty if there is none)."""
+    splits = maestro_column(root, "split")
+    return {name: MAESTRO_SPLITS[s] for name, s in splits.items() if s in MAESTRO_SPLITS}
+
+
+def maestro_column(root: Path, column: str) -> dict[str, str]:
+    """Map midi_filename -> ``column`` (stripped, non-empty) from a MAESTRO CSV in ``root``."""
     for csv_path in sorted(root.glob("maestro-v*.csv")):
         text = csv_path.read_text(encoding="utf-8", errors="replace")
         rows = list(csv.DictReader(io.StringIO(text)))
-        if rows and {"midi_filename", "split"} <= set(rows[0]):
+        if rows and {"midi_filename", column} <= set(rows[0]):
             return {
-                r["midi_filename"]: MAESTRO_SPLITS[r["split"]]
-                for r in rows
-                if r["split"] in MAESTRO_SPLITS
+                r["midi_filename"]: r[column].strip() for r in rows if (r[column] or "").strip()
             }
     return {}
 

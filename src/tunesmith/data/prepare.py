@@ -139,7 +139,9 @@ def prepare(
     key = cache_key(
         {
             "source": about,
-            "files": [[f.id, f.digest, f.split] for f in source.files],
+            # A style joins the key only where a file has one, so caches of sources without
+            # labels keep the keys they had.
+            "files": [[f.id, f.digest, f.split, *[f.style][: bool(f.style)]] for f in source.files],
             "codec": codec.to_dict(),
             "read": read.to_dict(),
             "split": split.to_dict(),
@@ -267,6 +269,7 @@ class _Job:
                     "notes": span.notes,
                     "seconds": span.seconds,
                     "digest": f.digest,
+                    **({"style": f.style} if f.style else {}),
                 }
             )
         manifest = {

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from tunesmith.data.prepare import Prepared
-from tunesmith.report.format import pct
+from tunesmith.report.format import pct, requested_lines
 
 MAX_SKIPS_SHOWN = 20
+MAX_STYLES_SHOWN = 12
 
 
 def print_prepared(result: Prepared) -> None:
@@ -27,6 +28,10 @@ def print_prepared(result: Prepared) -> None:
     for row in cache.summary():
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
     console.print(table)
+    styles = cache.styles()
+    shown = ", ".join(f"{name} {n:,}" for name, n in list(styles.items())[:MAX_STYLES_SHOWN])
+    more = f", and {len(styles) - MAX_STYLES_SHOWN} more" if len(styles) > MAX_STYLES_SHOWN else ""
+    console.print(f"styles (pieces): {shown}{more}", highlight=False)
     skipped = result.skipped
     if skipped:
         reasons = ", ".join(f"{n} {r}" for r, n in result.skipped_by_reason().most_common())
@@ -131,6 +136,8 @@ def print_verdict(report: dict, out: Path) -> None:
             f"{_num(r['longest_median'], 0)}, {r['longest_max']})",
             highlight=False,
         )
+    for line in requested_lines(report):
+        console.print(f"asked for {line}", highlight=False)
     composers = report.get("composers") or []
     if len(composers) > 1:
         print_composers(console, composers, labels)
