@@ -58,6 +58,7 @@ from tunesmith.data.prepare import prepare
 from tunesmith.judging.critic_report import calibrate, critic_report
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import mean_duration, polyphony
+from tunesmith.judging.style import excerpts
 from tunesmith.metrics import binary_metrics
 from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask
@@ -93,18 +94,6 @@ def train_critic(
     critic = load_critic(run)
     calibrate(critic, cache)
     return critic, result.state.step
-
-
-def excerpts(notes: Notes, seconds: float) -> list[Notes]:
-    """``notes`` cut by onset into excerpts of ``seconds`` (each from 0 s), or whole if short."""
-    if notes.duration < 2 * seconds:
-        return [notes]
-    part = ((notes.start - notes.start.min()) // seconds).astype(np.int64)
-    out = []
-    for k in np.unique(part):
-        take = notes.take(np.flatnonzero(part == k))
-        out.append(take.shifted(-float(take.start.min())))
-    return [e for e in out if len(e) >= 8]
 
 
 def real_pieces(cache: TokenCache, split: str, seconds: float) -> list[Notes]:

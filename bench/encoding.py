@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 from maestro import fetch
 
-from critic import excerpts, train_critic
+from critic import train_critic
 from tunesmith.compose import load_composer, sample
 from tunesmith.config import COMPOSER, CodecConfig, ComposerConfig, SampleConfig
 from tunesmith.data.cache import TokenCache
@@ -49,6 +49,7 @@ from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.critic_report import calibrate
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import compare_sets, set_statistics
+from tunesmith.judging.style import excerpts
 from tunesmith.models.composer import sequence_nll
 from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask

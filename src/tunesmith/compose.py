@@ -10,6 +10,10 @@ piece while notes still sound or before the first note, no PAD or BOS; and a pie
 note by its last token gets one, so every piece decodes to at least one note. On request it also
 bounds note length and polyphony (``--max-note-seconds``, ``--max-polyphony``): a note that has
 sounded its longest is released before time moves on, and no note is struck while too many sound.
+
+A Composer trained with conditioning is fed, at every step, what the user asked for
+(:class:`Controls`: a density, possibly moving over the piece, a key's pitch-class profile, a
+style); what was not asked for is fed as training fed a dropped signal.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import torch
 
 from tunesmith.atomic import output_dir
 from tunesmith.checkpoint import Record
-from tunesmith.config import CodecConfig, NegativeConfig, SampleConfig
+from tunesmith.config import CodecConfig, ComposerConfig, NegativeConfig, SampleConfig
+from tunesmith.data import controls
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import NUM_PITCHES, Codec
 from tunesmith.data.midi import read_midi, write_midi
@@ -96,8 +101,16 @@ class Stepper:
         )
         w = {name: p.detach()[order] for name, p in lstm.named_parameters()}
         bias0 = w["bias_ih_l0"] + w["bias_hh_l0"]
-        table = torch.addmm(bias0, model.embed.weight.detach(), w["weight_ih_l0"].T)
+        E, D = model.config.embedding, model.num_controls
+        w_ih0 = w["weight_ih_l0"]
+        table = torch.addmm(bias0, model.embed.weight.detach(), w_ih0[:, :E].T)
         self.table = table.to(dtype)
+        # A conditioned Composer's controls and style enter layer 0 beside the token: fp32, as
+        # they are few and the style's part is once per piece.
+        self.w_controls = w_ih0[:, E : E + D].T.contiguous()
+        self.style_table = None
+        if model.style is not None:
+            self.style_table = model.style.weight.detach() @ w_ih0[:, E + D :].T
         self.w_hh0 = w["weight_hh_l0"].T.contiguous().to(dtype)
         self.layers = [
             (
@@ -122,18 +135,104 @@ class Stepper:
         c = torch.addcmul(ifo[:, H : 2 * H] * c, ifo[:, :H], g)
         return ifo[:, 2 * H :] * torch.tanh(c), c
 
+    def given(
+        self, controls: torch.Tensor | None, style: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """What a conditioned Composer's ``controls`` (B, width) and ``style`` ids (B,) add to
+        layer 0's gates (B, 4H), for :meth:`step`; None for an unconditioned one."""
+        out = None
+        if self.w_controls.shape[0]:
+            assert controls is not None
+            out = controls.float() @ self.w_controls
+        if self.style_table is not None:
+            assert style is not None
+            rows = self.style_table[style]
+            out = rows if out is None else out + rows
+        return out
+
     def step(
-        self, tokens: torch.Tensor, h: list[torch.Tensor], c: list[torch.Tensor]
+        self,
+        tokens: torch.Tensor,
+        h: list[torch.Tensor],
+        c: list[torch.Tensor],
+        given: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Advance every sequence by ``tokens`` (B,); updates ``h``/``c`` in place (lists of
-        (B, H)); returns the next-token logits (B, vocab)."""
+        (B, H)); returns the next-token logits (B, vocab). ``given``: :meth:`given`'s gates."""
         dt = self.dtype
         gates = torch.addmm(self.table[tokens], h[0].to(dt), self.w_hh0).float()
+        if given is not None:
+            gates = gates + given
         h[0], c[0] = self._cell(gates, c[0])
         for k, (w, b) in enumerate(self.layers, start=1):
             gates = torch.addmm(b, torch.cat([h[k - 1], h[k]], dim=1).to(dt), w).float()
             h[k], c[k] = self._cell(gates, c[k])
         return torch.addmm(self.head_b, h[-1], self.head_w)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What a conditioned Composer is asked for (:mod:`tunesmith.data.controls`): a density in
+    notes/s at the start and at the end of the piece (moving evenly between), a pitch-class
+    profile, a style id (0: none); ``signals`` are the Composer's."""
+
+    signals: tuple[str, ...] = ()
+    density: tuple[float, float] | None = None
+    profile: np.ndarray | None = None
+    style: int = 0
+
+    @property
+    def asked(self) -> bool:
+        return self.density is not None or self.profile is not None or self.style > 0
+
+    def rows(self, fraction: torch.Tensor) -> torch.Tensor:
+        """The controls of each sequence (n, width), ``fraction`` (n,) of the way through."""
+        base = torch.from_numpy(controls.request(self.signals, profile=self.profile))
+        out = base.to(fraction.device).expand(len(fraction), -1).clone()
+        if self.density is not None:
+            col = controls.width(self.signals[: self.signals.index("density")])
+            start, end = self.density
+            now = start + (end - start) * fraction.clamp(0, 1).cpu().numpy()
+            out[:, col + 1 : col + controls.WIDTHS["density"]] = torch.from_numpy(
+                controls.density_bins(now)
+            ).to(out.device)
+            out[:, col] = 1.0
+        return out
+
+
+def guide(logits: torch.Tensor, weight: float) -> torch.Tensor:
+    """Classifier-free guidance: of ``logits`` for 2n rows (asked, then the same pieces asked
+    nothing), the unasked logits moved ``weight`` times as far as the controls move them (n
+    rows)."""
+    cond, free = logits.chunk(2)
+    return free + weight * (cond - free)
+
+
+def requested_controls(config: SampleConfig, model: ComposerConfig) -> Controls:
+    """The controls ``config`` asks for, checked against what ``model`` was trained with."""
+    asked = {"density": config.density, "pitch-classes": config.key, "style": config.style}
+    missing = [name for name, text in asked.items() if text and name not in model.condition]
+    if missing:
+        raise ConfigError(
+            f"this Composer was not trained to follow {' or '.join(missing)} (its signals: "
+            f"{', '.join(model.condition) or 'none'}); train one with --condition "
+            f"{','.join(missing)}"
+        )
+    style = 0
+    if config.style:
+        lowered = [s.lower() for s in model.styles]
+        if config.style.lower() not in lowered:
+            raise ConfigError(
+                f"--style {config.style!r}: not a style of this Composer; choose from "
+                f"{', '.join(model.styles)}"
+            )
+        style = lowered.index(config.style.lower()) + 1
+    return Controls(
+        model.condition,
+        controls.parse_density(config.density) if config.density else None,
+        controls.key_profile(config.key) if config.key else None,
+        style,
+    )
 
 
 UNISON = 4  # under bounds, the most notes of one pitch sounding at once
@@ -325,13 +424,25 @@ def sample_tokens(
             f"sample: n x (primer + length) = {n:,} x {len(primer_t) + length:,} tokens is more "
             f"than {MAX_SAMPLE_TOKENS:,} in one batch; compose fewer or shorter pieces per call"
         )
+    plan = requested_controls(config, model.config)
     generator = torch.Generator(device).manual_seed(config.seed)
     prefix = torch.cat([torch.tensor([codec.bos]), primer_t]).to(device).expand(n, -1)
     rules = Rules(codec, n, device, config)
     rules.replay(prefix[:, 1:])
     rules.restart_clock()  # the time limit counts the music written after the primer
-    logits, (h0, c0) = model(prefix)  # once per call: fp32
-    logits = logits[:, -1]
+    # With guidance, rows n..2n are the same pieces asked nothing, for the logits to move from.
+    guided = config.guidance != 1.0 and plan.asked
+    rows = 2 * n if guided else n
+    style = torch.full((rows,), plan.style, dtype=torch.int64, device=device)
+    style[n:] = 0
+    start = plan.rows(torch.zeros(n, device=device))  # the primer reads the opening's controls
+    start = torch.cat([start, torch.zeros_like(start)]) if guided else start
+    logits, (h0, c0) = model(
+        prefix[:1].expand(rows, -1),
+        controls=start[:, None].expand(-1, prefix.shape[1], -1),
+        style=style,
+    )  # once per call: fp32
+    logits = guide(logits[:, -1], config.guidance) if guided else logits[:, -1]
     h, c = list(h0.unbind(0)), list(c0.unbind(0))
     bf16 = pick_precision(config.precision, device) == "bf16"
     stepper = Stepper(model, torch.bfloat16 if bf16 else torch.float32)
@@ -351,7 +462,19 @@ def sample_tokens(
         advance(1)
         if bool(done.all()):
             break
-        logits = stepper.step(tokens, h, c)
+        given = None
+        if model.num_controls or model.style is not None:
+            # How far through the piece: by the clock when it is given in seconds.
+            if config.seconds:
+                fraction = rules.clock * (codec.config.time_step / config.seconds)
+            else:
+                fraction = torch.full((n,), (t + 1) / length, device=device)
+            asked = plan.rows(fraction)
+            asked = torch.cat([asked, torch.zeros_like(asked)]) if guided else asked
+            given = stepper.given(asked, style)
+        both = torch.cat([tokens, tokens]) if guided else tokens
+        logits = stepper.step(both, h, c, given)
+        logits = guide(logits, config.guidance) if guided else logits
     advance(length - 1 - t)
     model.train(was_training)
     return out

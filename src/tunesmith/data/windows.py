@@ -67,27 +67,46 @@ class Windows:
             out[seq_len - 1 - start] = self.codec.eos
         return out
 
-    def get(self, i: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Window ``i`` (int64, length ``config.length``); augmented when ``rng`` is given."""
+    def get(self, i: int, rng: np.random.Generator | None = None, ahead: float = 0.0) -> np.ndarray:
+        """Window ``i`` (int64, length ``config.length``); augmented when ``rng`` is given.
+
+        With ``ahead`` seconds the tokens after the window come too, as far as the piece goes
+        and until ``ahead`` seconds past its last token, so that signals of the music ahead
+        (:mod:`tunesmith.data.controls`) are whole at every position; the caller cuts to length.
+        """
         p, start = (int(v) for v in self.index[i])
         L = self.config.length
         c = self.config
-        if rng is None or not (c.transpose or c.stretch):
-            return self.sequence(p, start, L)
-        factor = 1.0 + rng.uniform(-c.stretch, c.stretch) if c.stretch else 1.0
+        augment = rng is not None and bool(c.transpose or c.stretch)
         # Compressing time can merge shift tokens, so read a little more and cut to length.
-        extra = int(np.ceil(L * c.stretch)) + 8 if c.stretch else 0
-        window = self.sequence(p, start, L + extra)
-        if c.transpose:
-            span = self.codec.pitch_range(window)
-            if span is not None:
-                low, high = max(-c.transpose, -span[0]), min(c.transpose, 127 - span[1])
-                window = self.codec.transpose(window, int(rng.integers(low, high + 1)))
-        if factor != 1.0:
-            window = self.codec.stretch(window, factor)
+        extra = int(np.ceil(L * c.stretch)) + 8 if augment and c.stretch else 0
+        more = self._ahead(p, start, L + extra, ahead / (1 - c.stretch)) if ahead else 0
+        window = self.sequence(p, start, L + extra + more)
+        if augment:
+            assert rng is not None
+            factor = 1.0 + rng.uniform(-c.stretch, c.stretch) if c.stretch else 1.0
+            if c.transpose:
+                span = self.codec.pitch_range(window)
+                if span is not None:
+                    low, high = max(-c.transpose, -span[0]), min(c.transpose, 127 - span[1])
+                    window = self.codec.transpose(window, int(rng.integers(low, high + 1)))
+            if factor != 1.0:
+                window = self.codec.stretch(window, factor)
         if len(window) < L:
             window = np.r_[window, np.full(L - len(window), self.codec.pad)]
-        return window[:L]
+        return window if ahead else window[:L]
+
+    def _ahead(self, piece: int, start: int, n: int, seconds: float) -> int:
+        """How many tokens past the first ``n`` of a window reach ``seconds`` beyond them (or
+        the piece's end)."""
+        more = max(n, 64)
+        end = self.pieces[piece].length + 2
+        while start + n + more < end:
+            clock = np.cumsum(self.codec.shift_steps(self.sequence(piece, start, n + more)))
+            if (clock[-1] - clock[n - 1]) * self.codec.config.time_step >= seconds:
+                break
+            more *= 2
+        return more
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Stack windows into a ``(len(indices), length)`` int64 array."""

@@ -23,6 +23,7 @@ from tunesmith.data.negatives import random_piece
 from tunesmith.errors import ConfigError
 from tunesmith.judging.composers import Judged, composer_entry, flag
 from tunesmith.judging.copying import TrainingRuns, copying, summary
+from tunesmith.judging.requested import requested_report
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
 from tunesmith.progress import Progress, Silent
@@ -213,6 +214,9 @@ def evaluate(
         },
         "composers": entries,
         "copying": {"composed": entries[0]["copying"], "real": real_copying},
+        "requested": requested_report(
+            config, notes["composed"], notes["real"], cache, first_composer.model.config.styles
+        ),
         "best_of": best,
         "shown": shown,
         "seconds": round(time.perf_counter() - t0, 2),

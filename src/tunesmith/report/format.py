@@ -80,3 +80,46 @@ def figure(inner: str, caption: str) -> str:
 def note(text: str, kind: str = "note") -> str:
     """A highlighted box; ``text`` is HTML (escape its parts before)."""
     return f'<p class="{esc(kind)}">{text}</p>'
+
+
+def requested_lines(report: Mapping[str, Any]) -> list[str]:
+    """Plain-text lines of requested against achieved (``report["requested"]``), one a control."""
+    r = get(report, "requested")
+    if not isinstance(r, Mapping):
+        return []
+    lines = []
+    d = get(r, "density")
+    if isinstance(d, Mapping):
+        asked = ", ".join(sig(v, 3) for v in get(d, "requested_by_quarter") or [])
+        got = ", ".join(sig(v, 3) for v in get(d, "achieved_by_quarter") or [])
+        corr = get(d, "correlation")
+        lines.append(
+            f"density {get(d, 'requested')} notes/s: by quarter of the piece asked {asked}, got "
+            f"{got}; mean error {pct(get(d, 'mean_abs_error'))}"
+            + (f", correlation {num(corr, 2)}" if finite(corr) is not None else "")
+        )
+    k = get(r, "key")
+    if isinstance(k, Mapping):
+        line = (
+            f"key {get(k, 'key') or get(k, 'requested')}: pitch-class distance to it "
+            f"{num(get(k, 'composed', 'distance'), 2)} (real test pieces "
+            f"{num(get(k, 'real', 'distance'), 2)})"
+        )
+        if get(k, "key"):
+            line += (
+                f"; in that key {pct(get(k, 'composed', 'in_key'))} (real test pieces "
+                f"{pct(get(k, 'real', 'in_key'))})"
+            )
+        lines.append(line)
+    st = get(r, "style")
+    if isinstance(st, Mapping):
+        if get(st, "note"):
+            lines.append(f"style {get(st, 'requested')}: {get(st, 'note')}")
+        else:
+            lines.append(
+                f"style {get(st, 'requested')}: {pct(get(st, 'assigned_to_requested'))} of the "
+                "pieces assigned to it by a style classifier trained on the real training "
+                f"pieces ({pct(get(st, 'classifier_accuracy_on_real_test'))} right on real "
+                "test pieces)"
+            )
+    return lines

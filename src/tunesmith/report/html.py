@@ -93,6 +93,7 @@ def build_html(report: Mapping[str, Any], out_dir: str | os.PathLike, audio: boo
         pieces(report, out_dir, audio=audio),
         sections.statistics(report),
         sections.copying(report),
+        sections.requested(report),
         sections.training(report, out_dir),
         f'<section id="settings"><h2>Settings</h2>{sections.settings(report)}</section>',
     ]

@@ -23,6 +23,7 @@ from tunesmith.report.format import (
     note,
     num,
     pct,
+    requested_lines,
 )
 
 SETS = ("composed", "real", "random")
@@ -324,6 +325,22 @@ def copying(report: Mapping[str, Any]) -> str:
         "training split too (cadences, scales): composed music that shares no more is not "
         "copied.</p>"
         f"<ul>{items}</ul>{flagged}</section>"
+    )
+
+
+def requested(report: Mapping[str, Any]) -> str:
+    """For a conditioned Composer's controls: what was asked against what the pieces did."""
+    lines = requested_lines(report)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return (
+        '<section id="requested"><h2>Did the pieces do as asked?</h2>'
+        f"<ul>{items}</ul>"
+        '<p class="caption">Density is read in quarters of each piece (first onset to last), '
+        "against the request at each quarter's middle. Pitch-class distance: half the summed "
+        "difference of the shares (0 the same, 1 nothing in common). A key is estimated by "
+        "Krumhansl-Schmuckler.</p></section>"
     )
 
 
