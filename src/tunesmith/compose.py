@@ -30,7 +30,7 @@ import torch
 
 from tunesmith.atomic import output_dir
 from tunesmith.checkpoint import Record
-from tunesmith.config import CodecConfig, ComposerConfig, NegativeConfig, SampleConfig
+from tunesmith.config import COMPOSE, CodecConfig, ComposerConfig, NegativeConfig, SampleConfig
 from tunesmith.data import controls
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.codec import NUM_PITCHES, Codec
@@ -63,7 +63,9 @@ class LoadedComposer:
     def compose(
         self, config: SampleConfig | None = None, primer: np.ndarray | None = None
     ) -> list[Notes]:
-        """Sample pieces in one batch (see :func:`sample`) and decode each to notes."""
+        """Sample pieces in one batch (see :func:`sample`; by default as ``compose`` does) and
+        decode each to notes."""
+        config = config or COMPOSE.sample
         return [self.codec.decode(t) for t in sample(self.model, self.codec, config, primer)]
 
 

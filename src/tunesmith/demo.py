@@ -21,12 +21,12 @@ from tunesmith.atomic import atomic_write_json, usable_dir
 from tunesmith.compose import load_composer
 from tunesmith.config import (
     DEMO,
+    EVALUATE,
     MAX_SEED,
     ComposerConfig,
     CriticConfig,
     DemoPlan,
     Preset,
-    SampleConfig,
 )
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.prepare import DataSource
@@ -208,11 +208,12 @@ def _stages(
 
     t = time.perf_counter()
     say(f"[6/6] Evaluation: {plan.n} pieces of each Composer judged beside real and random ones")
+    assert EVALUATE.sample is not None
     report = evaluate(
         [("base", out / "composer"), ("tuned", out / "tuned")],
         load_critic(out / "judge" / "best", rt.device),
         out / "evaluation",
-        SampleConfig(n=plan.n, seed=seed),
+        dataclasses.replace(EVALUATE.sample, n=plan.n, seed=seed),
         cache=cache,
         device=str(rt.device),
         progress=progress,

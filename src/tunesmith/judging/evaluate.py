@@ -17,7 +17,7 @@ import numpy as np
 from tunesmith import __version__
 from tunesmith.atomic import atomic_write_json, finite
 from tunesmith.compose import LoadedComposer, load_composer, sample, write_pieces
-from tunesmith.config import SampleConfig
+from tunesmith.config import EVALUATE, SampleConfig
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.negatives import random_piece
 from tunesmith.errors import ConfigError
@@ -112,7 +112,8 @@ def evaluate(
     t0 = time.perf_counter()
     out = Path(out)
     progress = progress or Silent()
-    config = config or SampleConfig(n=50)
+    config = config or EVALUATE.sample
+    assert config is not None
     if not isinstance(critic, LoadedCritic):
         critic = load_critic(critic, device)
     cache = cache or cache_of(critic.record)
