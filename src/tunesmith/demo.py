@@ -17,12 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunesmith.atomic import atomic_write_json, usable_dir
 from tunesmith.compose import load_composer
 from tunesmith.config import (
     DEMO,
     EVALUATE,
     MAX_SEED,
+    VALID_TOKENS,
     ComposerConfig,
     CriticConfig,
     DemoPlan,
@@ -34,6 +37,7 @@ from tunesmith.errors import ConfigError
 from tunesmith.judging.critic_report import write_test_report
 from tunesmith.judging.evaluate import evaluate
 from tunesmith.judging.scoring import load_critic
+from tunesmith.judging.stats import note_length_quantile
 from tunesmith.progress import Progress, rich_progress
 from tunesmith.report.html import write_html
 from tunesmith.runtime import Runtime, runtime
@@ -207,19 +211,12 @@ def _stages(
     times["tuned"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    say(f"[6/6] Evaluation: {plan.n} pieces of each Composer judged beside real and random ones")
-    assert EVALUATE.sample is not None
-    report = evaluate(
-        [("base", out / "composer"), ("tuned", out / "tuned")],
-        load_critic(out / "judge" / "best", rt.device),
-        out / "evaluation",
-        dataclasses.replace(EVALUATE.sample, n=plan.n, seed=seed),
-        cache=cache,
-        device=str(rt.device),
-        progress=progress,
-        # The first Critic's view of the same pieces shows what Composer negatives changed.
-        also={"critic without Composer negatives": load_critic(out / "critic" / "best", rt.device)},
+    longest = longest_training_note(cache)
+    say(
+        f"[6/6] Evaluation: {plan.n} pieces of each Composer (no note held past {longest:.2f} s, "
+        "the train split's 99.9th percentile) judged beside real and random ones"
     )
+    report = judge_composers(out, cache, plan.n, seed, longest, rt.device, progress)
     write_html(out / "evaluation", report)
     times["evaluation"] = time.perf_counter() - t
     summary["evaluation"] = {
@@ -227,9 +224,46 @@ def _stages(
         "composers": [_composer(c) for c in report["composers"]],
         "also_judged": report["also_judged"],
         "copying": {k: _brief(v) for k, v in report["copying"].items()},
+        "max_note_seconds": longest,
         "report": str(out / "evaluation" / "report.html"),
     }
     return summary
+
+
+def longest_training_note(cache: TokenCache) -> float:
+    """The 99.9th percentile of note length in the train split (a fixed sample of it on a
+    large corpus), in whole time steps: how long the demo lets a composed note sound."""
+    pieces = [
+        cache.codec.decode(cache.piece_tokens(p)) for p in cache.sample("train", VALID_TOKENS)
+    ]
+    step = cache.codec.config.time_step
+    return float(np.floor(note_length_quantile(pieces, 99.9) / step + 1e-6) * step)
+
+
+def judge_composers(
+    out: Path,
+    cache: TokenCache,
+    n: int,
+    seed: int,
+    longest: float,
+    device: Any = "cpu",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The demo's last stage: ``n`` pieces of the base and the tuned Composer in ``out``, each
+    note held at most ``longest`` seconds, judged by the judge beside real and random pieces."""
+    assert EVALUATE.sample is not None
+    sampling = dataclasses.replace(EVALUATE.sample, n=n, seed=seed, max_note_seconds=longest)
+    return evaluate(
+        [("base", out / "composer"), ("tuned", out / "tuned")],
+        load_critic(out / "judge" / "best", device),
+        out / "evaluation",
+        sampling,
+        cache=cache,
+        device=str(device),
+        progress=progress,
+        # The first Critic's view of the same pieces shows what Composer negatives changed.
+        also={"critic without Composer negatives": load_critic(out / "critic" / "best", device)},
+    )
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:

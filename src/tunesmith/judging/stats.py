@@ -194,6 +194,11 @@ STATISTICS: dict[str, Statistic] = {
 }
 
 
+def note_length_quantile(pieces: Sequence[Notes], q: float) -> float:
+    """The ``q``-th percentile (0-100) of the lengths of all notes of ``pieces``, in seconds."""
+    return float(np.percentile(np.concatenate([n.end - n.start for n in pieces]), q))
+
+
 def piece_statistics(notes: Notes) -> dict[str, float]:
     """Every statistic of :data:`STATISTICS` for one piece, in that order."""
     return {name: stat(notes) for name, stat in STATISTICS.items()}
