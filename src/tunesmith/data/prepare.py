@@ -141,7 +141,9 @@ def prepare(
             "source": about,
             # A style joins the key only where a file has one, so caches of sources without
             # labels keep the keys they had.
-            "files": [[f.id, f.digest, f.split, *[f.style][: bool(f.style)]] for f in source.files],
+            "files": [
+                [f.id, f.digest, f.split] + ([f.style] if f.style else []) for f in source.files
+            ],
             "codec": codec.to_dict(),
             "read": read.to_dict(),
             "split": split.to_dict(),
