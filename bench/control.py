@@ -12,8 +12,9 @@ folder one style. Prints a table and JSON.
    density, pitch-classes and style, one without. Validation NLL per token of each, the
    conditioned one with every signal given and with none.
 3. A judging Critic (the CRITIC preset, ``--critic-steps``, calibrated) scores ``--n`` pieces of
-   each Composer composed without controls (``--seconds`` long): the share taken for real.
-4. Controllability, ``--n`` pieces per figure, ``--seconds`` long:
+   each Composer composed without controls (as below): the share taken for real.
+4. Controllability, ``--n`` pieces per figure, ``--seconds`` long (none ends sooner), sampled
+   as ``compose`` samples (the nucleus of 0.9):
    - density: ``--n`` / 5 pieces at each of :data:`DENSITIES` notes/s; the correlation between
      requested and achieved density (notes over the span from the first onset to the last
      end) and the mean absolute error as a share of the request; and a density schedule
@@ -46,7 +47,7 @@ from maestro import fetch
 
 from critic import train_critic
 from tunesmith.compose import LoadedComposer, load_composer, sample
-from tunesmith.config import COMPOSER, ComposerConfig, SampleConfig
+from tunesmith.config import COMPOSE, COMPOSER, ComposerConfig
 from tunesmith.data import controls
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.corpus import corpus_source
@@ -108,9 +109,14 @@ def valid_nll(cache: TokenCache, composer: LoadedComposer) -> dict[str, float]:
 
 
 def compose(composer: LoadedComposer, args, seed: int, n: int, **asked) -> list[Notes]:
-    """``n`` pieces of ``args.seconds`` seconds; those asked for something are also kept in
-    ``args.made`` (for the judge)."""
-    config = SampleConfig(n=n, length=args.seconds * 100, seconds=args.seconds, seed=seed, **asked)
+    """``n`` pieces of ``args.seconds`` seconds each (none ending sooner), sampled as
+    ``compose`` does; those asked for something are also kept in ``args.made`` (for the
+    judge)."""
+    assert COMPOSE.sample is not None
+    length, seconds = args.seconds * 100, args.seconds
+    config = dataclasses.replace(
+        COMPOSE.sample, n=n, length=length, seconds=seconds, min_seconds=seconds, seed=seed, **asked
+    )
     pieces = [composer.codec.decode(t) for t in sample(composer.model, composer.codec, config)]
     if asked:
         args.made += pieces

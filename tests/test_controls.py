@@ -14,6 +14,7 @@ import torch
 
 from helpers import tunesmith
 from tunesmith.compose import (
+    Rules,
     Stepper,
     allowed_masks,
     guide,
@@ -266,8 +267,26 @@ def test_controls_reach_the_pieces_and_files_read_back(conditioned, tmp_path):
         "--density", "3:9", "--key", "D minor", "--style", "early", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    for f in json.loads(result.stdout)["files"]:
+    done = json.loads(result.stdout)
+    assert done["asked"] == {"density": "3:9", "key": "D minor", "style": "early"}
+    for f in done["files"]:
         assert sum(m.type == "note_on" and m.velocity > 0 for m in mido.MidiFile(f["file"])) > 0
+
+
+@pytest.mark.parametrize("encoding", ["note-off", "duration"])
+def test_no_piece_ends_before_min_seconds(encoding):
+    codec = Codec(CodecConfig(encoding=encoding))
+    played = codec.encode(Notes.from_rows([(60, 0.0, 0.3, 80)]))  # a note, released at 0.3 s
+    rest = torch.tensor([[codec.shift + 49]])  # then 0.5 s of silence: 0.8 s in all
+    for least, allowed in ((0.0, True), (0.5, True), (1.0, False)):
+        rules = Rules(codec, 1, torch.device("cpu"), SampleConfig(min_seconds=least))
+        rules.replay(torch.from_numpy(played)[None])
+        rules.replay(rest)
+        assert bool(rules.allowed(left=10)[0, codec.eos]) is allowed, least
+    rules.replay(rest)  # 1.3 s
+    assert bool(rules.allowed(left=10)[0, codec.eos])
+    with pytest.raises(ConfigError, match="min_seconds must be at most seconds"):
+        SampleConfig(seconds=5, min_seconds=6)
 
 
 def test_guidance_zero_composes_as_if_nothing_were_asked(conditioned):

@@ -244,7 +244,8 @@ class Rules:
     """What may come next in each sequence: tracks the sounding notes (note-off encoding) or the
     length said so far of the note just struck (duration encoding), the note count and the
     clock; with ``bounds`` (a :class:`SampleConfig`'s ``max_note_seconds`` and
-    ``max_polyphony``) it also holds every note and the number sounding within them."""
+    ``max_polyphony``) it also holds every note and the number sounding within them, and with
+    its ``min_seconds`` no piece ends sooner."""
 
     def __init__(
         self, codec: Codec, n: int, device: torch.device, bounds: SampleConfig | None = None
@@ -255,6 +256,8 @@ class Rules:
         # Whole steps, rounded down: no note outlasts the bound.
         self.max_steps = max(1, int(seconds / codec.config.time_step + 1e-9)) if seconds else 0
         self.max_polyphony = bounds.max_polyphony if bounds else 0
+        # No end before this many steps (0: whenever the notes allow).
+        self.min_steps = round(bounds.min_seconds / codec.config.time_step) if bounds else 0
         self.sounding = torch.zeros(n, NUM_PITCHES, dtype=torch.int32, device=device)
         # Under bounds, the onsets of each pitch's sounding notes, oldest (the next a note-off
         # ends) at ``head``: up to UNISON of them.
@@ -299,7 +302,7 @@ class Rules:
             mask[:, c.note_off : c.duration] &= oldest < self.clock[:, None]
         if self.max_polyphony:
             mask[:, c.note_on : c.note_off] &= (sounding < self.max_polyphony)[:, None]
-        mask[:, c.eos] = (self.notes > 0) & (sounding == 0)
+        mask[:, c.eos] = (self.notes > 0) & (sounding == 0) & (self.clock >= self.min_steps)
         if left == room:
             silent = self.notes == 0
             mask[silent] = self.only_notes
@@ -609,4 +612,6 @@ def compose_files(
         "files": files,
         "sampling_seconds": round(seconds, 3),
         "precision": pick_precision(config.precision, next(composer.model.parameters()).device),
+        "asked": {k: getattr(config, k) for k in ("density", "key", "style") if getattr(config, k)},
+        "guidance": config.guidance,
     }

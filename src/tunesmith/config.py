@@ -339,6 +339,9 @@ class SampleConfig(Config):
     n: int = setting(10, "pieces, all sampled together in one batch")
     length: int = setting(1024, "most tokens per piece (after any primer)")
     seconds: float = setting(0.0, "also stop each piece at this many seconds; 0 = no limit")
+    min_seconds: float = setting(
+        0.0, "end no piece before this many seconds (it may still run out of --length)"
+    )
     temperature: float = setting(1.0, "softmax temperature; 0 = always the likeliest event")
     top_k: int = setting(0, "sample among the k likeliest events; 0 = all")
     top_p: float = setting(1.0, "nucleus sampling: the probability mass kept")
@@ -363,8 +366,9 @@ class SampleConfig(Config):
         "", "key to compose in ('D minor', 'F# major'), or twelve pitch-class weights C to B"
     )
     style: str = setting("", "style to compose in, one of the Composer's (see its run.json)")
-    # Measured (bench/control.py): at 1 requested densities of 4 and 18 notes/s came out at
-    # 5.9 and 10.6 (correlation 0.84), at 2 at 2.6 and 17.4 (0.96), at 3 at 1.1 and 22.4.
+    # Measured (bench/control.py, nucleus 0.9): densities of 4 and 18 notes/s came out at 6.1
+    # and 11.6 at 1 (correlation 0.77), 3.2 and 12.2 at 2 (0.84), 1.3 and 29.7 at 3 (0.97);
+    # pieces in the requested key 64%, 92%, 96%.
     guidance: float = setting(
         2.0,
         "how hard controls steer: the logits move from those of the piece asked nothing past "
@@ -381,10 +385,13 @@ class SampleConfig(Config):
         _numbers(
             self,
             ("seconds", 0.0, 36_000.0),
+            ("min_seconds", 0.0, 36_000.0),
             ("temperature", 0.0, 100.0),
             ("max_note_seconds", 0.0, 36_000.0),
             ("guidance", 0.0, 20.0),
         )
+        ok = not self.seconds or self.min_seconds <= self.seconds
+        _check(ok, s, "min_seconds", self.min_seconds, f"at most seconds ({self.seconds:g})")
         ok = _is_number(self.top_p) and 0.0 < self.top_p <= 1.0
         _check(ok, s, "top_p", self.top_p, "a fraction in (0, 1]")
         _integers(self, ("seed", 0, MAX_SEED))

@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in done["files"]:
         print(f"{r['file']}  {r['notes']:>5} notes  {r['seconds']:7.1f} s")
+    if done["asked"]:
+        asked = ", ".join(f"{k} {v}" for k, v in done["asked"].items())
+        print(f"asked for {asked} (guidance {done['guidance']:g})")
     tokens, seconds = sum(r["tokens"] for r in done["files"]), done["sampling_seconds"]
     print(
         f"wrote {len(done['files'])} pieces to {args.out} from {done['composer']}; "
