@@ -169,7 +169,7 @@ def key_profile(text: str) -> np.ndarray:
             len(weights) != 12
             or not np.isfinite(weights).all()
             or weights.min() < 0
-            or (weights.sum() <= 0)
+            or weights.sum() <= 0
         ):
             raise ConfigError(
                 f"--key {text!r}: a pitch-class profile is twelve non-negative numbers "
@@ -177,7 +177,8 @@ def key_profile(text: str) -> np.ndarray:
             )
         return weights / weights.sum()
     tonic, minor = parse_key(text)
-    profile = (_MINOR if minor else _MAJOR) - (_MINOR if minor else _MAJOR).min()
+    kk = _MINOR if minor else _MAJOR
+    profile = kk - kk.min()
     return np.roll(profile / profile.sum(), tonic)
 
 
