@@ -391,4 +391,5 @@ def test_evaluate_reports_requested_against_achieved(styled_cache, conditioned, 
     assert 0 <= style["assigned_to_requested"] <= 1
     html = write_html(out, report, audio=False).read_text()
     assert "Did the pieces do as asked?" in html
+    assert '<a href="#requested">' in html
     assert "density 2:8 notes/s" in html

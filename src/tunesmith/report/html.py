@@ -80,6 +80,7 @@ def build_html(report: Mapping[str, Any], out_dir: str | os.PathLike, audio: boo
             ("pieces", "Listen"),
             ("statistics", "Statistics"),
             ("copying", "Copying"),
+            *([("requested", "Asked")] if get(report, "requested") else []),
             ("training", "Training"),
             ("settings", "Settings"),
         )
