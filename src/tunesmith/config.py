@@ -30,13 +30,19 @@ def setting(
 
 
 class Config:
-    """Mixin: ``to_dict`` / ``from_dict``, each field with ``choices`` checked against them, and a
-    ``validate`` hook for the rest."""
+    """Mixin: ``to_dict`` / ``from_dict``, list fields (a tuple by default) taken from JSON or
+    TOML lists or one name and written back as lists, each field with ``choices`` checked against
+    them, and a ``validate`` hook for the rest."""
 
     section: ClassVar[str] = "config"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(f.default, tuple) and isinstance(value, list | str):
+                object.__setattr__(
+                    self, f.name, tuple([value] if isinstance(value, str) else value)
+                )
             choices = f.metadata.get("choices")
             if choices is not None:
                 value = getattr(self, f.name)
@@ -47,7 +53,8 @@ class Config:
         pass
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        values = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
@@ -239,13 +246,6 @@ class ComposerConfig(Config):
         (), "style labels the Composer knows, comma-separated, in id order; none: the train split's"
     )
 
-    def __post_init__(self) -> None:
-        for name in ("condition", "styles"):  # from JSON or TOML: lists
-            value = getattr(self, name)
-            if isinstance(value, list | str):
-                object.__setattr__(self, name, tuple([value] if isinstance(value, str) else value))
-        super().__post_init__()
-
     def validate(self) -> None:
         s = self.section
         _integers(self, ("embedding", 1, 4096), ("hidden", 1, 4096), ("layers", 1, 8))
@@ -257,9 +257,6 @@ class ComposerConfig(Config):
         _check(ok, s, "condition", list(self.condition), f"distinct names from {list(CONDITIONS)}")
         ok = all(isinstance(v, str) and v for v in self.styles)
         _check(ok, s, "styles", list(self.styles), "names")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "condition": list(self.condition), "styles": list(self.styles)}
 
 
 SCHEDULES = ("cosine", "plateau")
@@ -496,12 +493,6 @@ class NegativeConfig(Config):
     composer_pieces: int = setting(200, "composer: pieces sampled for training")
     composer_temperature: float = setting(1.0, "composer: sampling temperature")
 
-    def __post_init__(self) -> None:
-        if isinstance(self.kinds, (list, str)):  # from JSON or TOML, or one name
-            kinds = [self.kinds] if isinstance(self.kinds, str) else self.kinds
-            object.__setattr__(self, "kinds", tuple(kinds))
-        super().__post_init__()
-
     def validate(self) -> None:
         s = self.section
         _check(
@@ -542,9 +533,6 @@ class NegativeConfig(Config):
         """These settings with only the kinds a Critic can learn from (:func:`audible_kinds`)."""
         kinds = audible_kinds(self.kinds, hears_dynamics)
         return self if kinds == self.kinds else dataclasses.replace(self, kinds=kinds)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "kinds": list(self.kinds)}
 
 
 @dataclass(frozen=True)
