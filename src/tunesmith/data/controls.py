@@ -47,15 +47,15 @@ def width(signals: tuple[str, ...]) -> int:
 
 
 def _note_ons(tokens: np.ndarray, codec: Codec, seconds: float) -> tuple[np.ndarray, ...]:
-    """The note-ons' positions and, for each token, the range ``[lo, hi)`` of note-ons after it
-    and struck less than ``seconds`` after its time."""
+    """Each token's time (steps, after it), the note-ons' positions and, for each token, the
+    range ``[lo, hi)`` of note-ons after it and struck less than ``seconds`` after its time."""
     t = np.asarray(tokens, dtype=np.int64)
     clock = np.cumsum(codec.shift_steps(t))  # each token's time, in steps, after it
     on = np.flatnonzero(t < NUM_PITCHES)
     lo = np.searchsorted(on, np.arange(len(t)), side="right")  # note-ons after the token
     steps = round(seconds / codec.config.time_step)
     hi = np.searchsorted(clock[on], clock + steps, side="left")
-    return on, lo, np.maximum(hi, lo)
+    return clock, on, lo, np.maximum(hi, lo)
 
 
 def density(tokens: np.ndarray, codec: Codec, seconds: float = DENSITY_SECONDS) -> np.ndarray:
@@ -64,19 +64,17 @@ def density(tokens: np.ndarray, codec: Codec, seconds: float = DENSITY_SECONDS) 
     Where the sequence ends (EOS) sooner, the rate is over the time left to its last onset (at
     least :data:`MIN_SPAN`): a piece's last seconds keep their pace instead of fading to 0,
     which would teach the model that a sparse request means the end is near."""
-    on, lo, hi = _note_ons(tokens, codec, seconds)
+    clock, on, lo, hi = _note_ons(tokens, codec, seconds)
     span = np.full(len(lo), seconds)
-    t = np.asarray(tokens)
-    if (t == codec.eos).any() and len(on):
-        clock = np.cumsum(codec.shift_steps(t)) * codec.config.time_step
-        span = np.clip(clock[on[-1]] - clock, MIN_SPAN, seconds)
+    if (np.asarray(tokens) == codec.eos).any() and len(on):
+        span = np.clip((clock[on[-1]] - clock) * codec.config.time_step, MIN_SPAN, seconds)
     return ((hi - lo) / span).astype(np.float32)
 
 
 def pitch_classes(tokens: np.ndarray, codec: Codec, seconds: float = PITCH_SECONDS) -> np.ndarray:
     """``(len(tokens), 12)``: at each token, the share of each pitch class among the notes
     struck after it within ``seconds`` of its time (all zero where none is)."""
-    on, lo, hi = _note_ons(tokens, codec, seconds)
+    _, on, lo, hi = _note_ons(tokens, codec, seconds)
     pc = np.asarray(tokens, dtype=np.int64)[on] % 12
     counts = np.zeros((len(on) + 1, 12), dtype=np.int64)
     np.cumsum(np.eye(12, dtype=np.int64)[pc], axis=0, out=counts[1:])
