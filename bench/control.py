@@ -54,6 +54,7 @@ from tunesmith.data.corpus import corpus_source
 from tunesmith.data.notes import Notes
 from tunesmith.data.prepare import default_cache_dir, prepare
 from tunesmith.judging.critic_report import calibrate
+from tunesmith.judging.requested import key_report
 from tunesmith.judging.scoring import load_critic
 from tunesmith.judging.stats import note_density
 from tunesmith.judging.style import StyleClassifier, labelled_excerpts
@@ -160,25 +161,24 @@ def density_figures(composer: LoadedComposer, cache: TokenCache, args) -> dict:
 
 
 def key_figures(composer: LoadedComposer, free: list[Notes], args) -> dict:
+    """``evaluate``'s key figures per requested key, the unconditioned pieces in place of the
+    real ones, averaged over the keys (as many pieces each)."""
     per = max(2, args.n // len(KEYS))
-    near, far, right, right_free = [], [], [], []
-    for k, key in enumerate(KEYS):
-        profile, wanted = controls.key_profile(key), controls.parse_key(key)
-        for p in compose(composer, args, 300 + k, per, key=key, guidance=args.g):
-            hist = controls.pitch_class_histogram(p.pitch)
-            near.append(controls.profile_distance(hist, profile))
-            right.append(controls.estimate_key(hist) == wanted)
-        for p in free:
-            hist = controls.pitch_class_histogram(p.pitch)
-            far.append(controls.profile_distance(hist, profile))
-            right_free.append(controls.estimate_key(hist) == wanted)
+    reports = [
+        key_report(key, compose(composer, args, 300 + k, per, key=key, guidance=args.g), free)
+        for k, key in enumerate(KEYS)
+    ]
+
+    def mean(side: str, figure: str) -> float:
+        return float(np.mean([r[side][figure] for r in reports]))
+
     return {
-        "pieces": len(near),
-        "distance": round(float(np.mean(near)), 3),
-        "distance_unconditioned": round(float(np.mean(far)), 3),
-        "ratio": round(float(np.mean(near) / np.mean(far)), 3),
-        "in_requested_key": round(float(np.mean(right)), 3),
-        "in_requested_key_unconditioned": round(float(np.mean(right_free)), 3),
+        "pieces": per * len(KEYS),
+        "distance": round(mean("composed", "distance"), 3),
+        "distance_unconditioned": round(mean("real", "distance"), 3),
+        "ratio": round(mean("composed", "distance") / mean("real", "distance"), 3),
+        "in_requested_key": round(mean("composed", "in_key"), 3),
+        "in_requested_key_unconditioned": round(mean("real", "in_key"), 3),
     }
 
 
