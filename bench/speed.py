@@ -218,7 +218,7 @@ def main() -> None:
         }
         critic["speedup"] = round(crit["bf16"]["items_per_s"] / crit["fp32"]["items_per_s"], 2)
         critic["batch_building_share"] = round(
-            batch_seconds(make_critic(), 20, crit["bf16"]["batch_size"], 0)
+            batch_seconds(make_critic(), 100, crit["bf16"]["batch_size"], 0)
             / crit["bf16"]["step_seconds"],
             3,
         )

@@ -15,10 +15,11 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import TINY_COMPOSER, env, popen, tunesmith
-from tunesmith.config import COMPOSER, ComposerConfig, TrainConfig, WindowConfig
+from tunesmith.config import COMPOSER, ComposerConfig, CriticConfig, TrainConfig, WindowConfig
 from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.runtime import Runtime, cpu_has_bf16, pick_precision
 from tunesmith.training.composer import ComposerTask
+from tunesmith.training.critic import CriticTask
 from tunesmith.training.log import read_log
 from tunesmith.training.loop import lr_at, train
 
@@ -199,6 +200,32 @@ def test_a_step_budget_ends_the_same_run_however_slow_the_steps(bach_cache, tmp_
     assert weights(tmp_path / "a").keys() == weights(tmp_path / "b").keys()
     for name, w in weights(tmp_path / "a").items():
         assert torch.equal(w, weights(tmp_path / "b")[name]), name
+
+
+def test_batches_made_ahead_in_a_thread_train_exactly_as_batches_made_in_line(
+    bach_cache, tmp_path
+):
+    # The Critic's batches (negatives and piece state made from whole pieces) are the ones worth
+    # making ahead; validating mid-epoch and crossing epochs meet a batch still being made.
+    def task() -> CriticTask:
+        return CriticTask(
+            bach_cache,
+            CriticConfig(embedding=16, hidden=32, dropout=0.0, state=True),
+            WindowConfig(length=64, stride=32),
+            seed=0,
+        )
+
+    config = TrainConfig(batch_size=16, epochs=2, eval_every=5, patience=0)
+    runs = {
+        ahead: train(task(), config, tmp_path / str(ahead), CPU, echo=lambda s: None, ahead=ahead)
+        for ahead in (False, True)
+    }
+    assert runs[True].state.step == runs[False].state.step > 10
+    assert [h["valid_loss"] for h in runs[True].state.history] == [
+        h["valid_loss"] for h in runs[False].state.history
+    ]
+    for name, w in weights(tmp_path / "False").items():
+        assert torch.equal(w, weights(tmp_path / "True")[name]), name
 
 
 def test_precision_is_bf16_only_where_the_cpu_computes_it_natively(bach_cache, tmp_path):
