@@ -202,9 +202,7 @@ def test_a_step_budget_ends_the_same_run_however_slow_the_steps(bach_cache, tmp_
         assert torch.equal(w, weights(tmp_path / "b")[name]), name
 
 
-def test_batches_made_ahead_in_a_thread_train_exactly_as_batches_made_in_line(
-    bach_cache, tmp_path
-):
+def test_batches_made_ahead_in_a_thread_train_exactly_as_batches_made_in_line(bach_cache, tmp_path):
     # The Critic's batches (negatives and piece state made from whole pieces) are the ones worth
     # making ahead; validating mid-epoch and crossing epochs meet a batch still being made.
     def task() -> CriticTask:

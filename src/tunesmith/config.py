@@ -698,7 +698,7 @@ def _budget(preset: Preset, steps: int) -> Preset:
     return dataclasses.replace(preset, train=dataclasses.replace(preset.train, max_steps=steps))
 
 
-# The demo: 11.7 minutes on a 2-core CPU with bf16, the same figures however busy.
+# The demo: about 16 minutes on a 2-core CPU with bf16, the same figures however busy.
 DEMO = DemoPlan(
     critic=_budget(CRITIC, 2500),
     composer=_budget(COMPOSER, 1500),

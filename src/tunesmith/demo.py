@@ -4,7 +4,7 @@ verdict as its reward, and judge the base and the tuned Composer side by side wi
 neither was tuned against (the same extension with another seed).
 
 Budgets are optimizer steps per stage, so the same command and seed give the same figures however
-busy the machine: ``DEMO`` takes about 12 minutes on a 2-core CPU with bf16 (longer in fp32), and
+busy the machine: ``DEMO`` takes about 16 minutes on a 2-core CPU with bf16 (longer in fp32), and
 ``DEMO_QUICK`` shrinks models and budgets so the whole run takes about a minute (for tests).
 """
 

@@ -11,13 +11,13 @@ from tunesmith.cli.common import add_data_args, add_device_arg, data_source, see
 def add_parser(verbs) -> None:
     p = verbs.add_parser(
         "demo",
-        help="prepare, train both models, tune the Composer, judge both (about 12 min)",
+        help="prepare, train both models, tune the Composer, judge both (about 16 min)",
         description="End to end on the embedded corpus (or --midi-dir): prepare the data, train "
         "a Critic, train a Composer, extend the Critic with the Composer's own pieces as "
         "negatives (twice, with two seeds: a reward and a judge), tune the Composer against the "
         "first, then compose 50 pieces with the base and the tuned Composer and let the judge, "
         "which neither was tuned against, score them beside real and random music. Sized in "
-        "steps: about 12 minutes on a 2-core CPU with bf16; --quick takes about a minute.",
+        "steps: about 16 minutes on a 2-core CPU with bf16; --quick takes about a minute.",
     )
     add_data_args(p, codec_flags=True)
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (demo)")
