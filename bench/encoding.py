@@ -131,7 +131,7 @@ def composer_figures(
     """The figures of the Composer in ``run``, sampling with ``limits`` (SampleConfig fields)."""
     lc = load_composer(run)
     length = args.length or int(np.median([len(cache.codec.encode(n)) for n in real]))
-    config = SampleConfig(n=args.n, length=length, seed=1, **(limits or {}))
+    config = SampleConfig(n=args.n, length=length, seed=1, top_p=args.top_p, **(limits or {}))
     pieces = sample(lc.model, cache.codec, config)
     notes = [cache.codec.decode(t) for t in pieces]
     scores = judge.piece_scores(
@@ -231,6 +231,9 @@ def main() -> None:
     ap.add_argument("--critic-steps", type=int, default=2500, help="judge steps (the demo's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=50, help="pieces composed per encoding")
+    ap.add_argument(
+        "--top-p", type=float, default=1.0, help="nucleus; 1 = the whole distribution (the table)"
+    )
     ap.add_argument("--length", type=int, help="tokens a piece (default: the real ones' median)")
     ap.add_argument("--excerpt-seconds", type=float, default=30.0)
     ap.add_argument("--out", type=Path, help="where runs go (default: a temporary folder)")
