@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tunesmith.config import WindowConfig
-from tunesmith.data.cache import TokenCache
+from tunesmith.data.cache import Piece, TokenCache
 
 
 def window_starts(n: int, length: int, stride: int) -> np.ndarray:
@@ -127,8 +127,12 @@ def valid_note(cache: TokenCache, pieces: int, tokens: int) -> str:
 def piece_sequences(cache: TokenCache, split: str, max_tokens: int = 0) -> list[np.ndarray]:
     """Every piece of a split (or a fixed sample up to ``max_tokens``, see
     :meth:`TokenCache.sample`) as ``BOS tokens EOS`` (int64)."""
+    return sequences_of(cache, cache.sample(split, max_tokens))
+
+
+def sequences_of(cache: TokenCache, pieces: list[Piece]) -> list[np.ndarray]:
+    """Each of ``pieces`` (entries of ``cache``) as ``BOS tokens EOS`` (int64)."""
     c = cache.codec
     return [
-        np.concatenate([[c.bos], cache.piece_tokens(p).astype(np.int64), [c.eos]])
-        for p in cache.sample(split, max_tokens)
+        np.concatenate([[c.bos], cache.piece_tokens(p).astype(np.int64), [c.eos]]) for p in pieces
     ]

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tunesmith.config import COMPOSER, ComposerConfig, WindowConfig
 from tunesmith.data import controls
 from tunesmith.data.cache import TokenCache
-from tunesmith.data.windows import Windows, piece_sequences, valid_note
+from tunesmith.data.windows import Windows, sequences_of, valid_note
 from tunesmith.errors import ConfigError
 from tunesmith.models.composer import Composer, Forward, sequence_nll
 from tunesmith.runtime import Runtime
@@ -52,15 +52,19 @@ class ComposerTask:
             torch.manual_seed(seed)
             self.model = Composer(self.model_config, self.codec.vocab_size)
         pieces = cache.sample("valid", valid_tokens)
-        self.valid = piece_sequences(cache, "valid", valid_tokens)
+        self.valid = sequences_of(cache, pieces)
         self.valid_note = valid_note(cache, len(self.valid), sum(len(s) - 2 for s in self.valid))
-        ids = {name: i for i, name in enumerate(config.styles, start=1)}
-        # Each training piece's style id (0: a style the model has no id for, or none).
-        self.style_ids = np.array([ids.get(cache.style(p), 0) for p in self.windows.pieces])
-        self.valid_conditions = [
-            (controls.features(seq, self.codec, self.signals), ids.get(cache.style(p), 0))
-            for seq, p in zip(self.valid, pieces)
-        ]
+        # A conditioned Composer's inputs: each training piece's style id (0: a style the model
+        # has no id for, or none), each validation piece's signals and style id.
+        self.style_ids = np.zeros(0, dtype=np.int64)
+        self.valid_conditions: list[tuple[np.ndarray, int]] = []
+        if self.signals:
+            ids = {name: i for i, name in enumerate(config.styles, start=1)}
+            self.style_ids = np.array([ids.get(cache.style(p), 0) for p in self.windows.pieces])
+            self.valid_conditions = [
+                (controls.features(seq, self.codec, self.signals), ids.get(cache.style(p), 0))
+                for seq, p in zip(self.valid, pieces)
+            ]
 
     def num_train(self) -> int:
         return len(self.windows)
