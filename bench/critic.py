@@ -56,9 +56,9 @@ from tunesmith.data.negatives import corrupt
 from tunesmith.data.notes import Notes
 from tunesmith.data.prepare import prepare
 from tunesmith.judging.critic_report import calibrate, critic_report
+from tunesmith.judging.excerpts import excerpts
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import mean_duration, polyphony
-from tunesmith.judging.style import excerpts
 from tunesmith.metrics import binary_metrics
 from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask

@@ -47,9 +47,9 @@ from tunesmith.data.notes import Notes
 from tunesmith.data.prepare import prepare
 from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.critic_report import calibrate
+from tunesmith.judging.excerpts import excerpts
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import compare_sets, note_length_quantile, set_statistics
-from tunesmith.judging.style import excerpts
 from tunesmith.models.composer import sequence_nll
 from tunesmith.runtime import Runtime
 from tunesmith.training.composer import ComposerTask

@@ -1,15 +1,15 @@
 """The demo over several seeds: base and tuned Composer judged by the demo's held-out judge, as
 the median and range over seeds. Prints a table and JSON.
 
-    python bench/seeds.py                       # seeds 0, 1, 2 into bench-seeds/ (about 36 min)
+    python bench/seeds.py                       # seeds 0, 1, 2 into bench-seeds/ (about 48 min)
     python bench/seeds.py --seeds 0 --out demo-runs   # reuses a seed whose demo.json exists
 
 Per seed, ``tunesmith demo --seed S`` (the default plan, the chorales) into ``--out/seed_S``; a
-finished one is read, not run again. Per Composer (base, tuned): the share the judge takes for
-real, validation NLL in nats per token, median polyphony and mean note length of its pieces, the
-share of its pieces holding a note longer than the train split's 99.9th-percentile note, the mean
-overlap of its statistics with the real test pieces', and the share of its 8-note runs found in
-the training split; real test pieces beside them.
+finished one is read, not run again. Per Composer (base, tuned): the nucleus fitted to it, the
+share of its pieces the judge takes for real, validation NLL in nats per token, median polyphony
+and mean note length of its pieces, the share of its pieces holding a note longer than the train
+split's 99.9th-percentile note, the mean overlap of its statistics with the real test pieces',
+and the share of its 8-note runs found in the training split; real test pieces beside them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def figures(run: Path, longest: float) -> dict:
     for entry in report["composers"]:
         notes = pieces(run / "evaluation" / COMPOSERS[entry["label"]])
         out[entry["label"]] = {
+            "top_p": entry.get("top_p"),
             "taken_for_real": entry["called_real"],
             "valid_nll": entry["valid_nll"],
             **shape(notes, longest),
@@ -64,7 +65,7 @@ def figures(run: Path, longest: float) -> dict:
 
 
 def table(per_seed: dict[int, dict]) -> dict:
-    rows = ("taken_for_real", "valid_nll", "polyphony", "note_seconds", "long_note_pieces")
+    rows = ("top_p", "taken_for_real", "valid_nll", "polyphony", "note_seconds", "long_note_pieces")
     rows += ("mean_overlap", "copied")
     summary: dict = {}
     print(f"\n{len(per_seed)} seeds: median (lowest-highest)")
@@ -72,7 +73,7 @@ def table(per_seed: dict[int, dict]) -> dict:
     for row in rows:
         cells = []
         for who in ("base", "tuned", "real"):
-            values = [f[who][row] for f in per_seed.values() if row in f[who]]
+            values = [f[who][row] for f in per_seed.values() if f[who].get(row) is not None]
             if not values:
                 cells.append(f"{'-':>24}")
                 continue

@@ -226,6 +226,9 @@ def test_training_says_which_validation_pieces_it_uses(many, tmp_path):
     assert f"validating on a fixed sample of {len(used)} of {total} validation pieces" in out.stdout
     settings = json.loads((tmp_path / "run" / "run.json").read_text())
     assert settings["train"]["valid_tokens"] == 1500
+    # then it fits the nucleus that compose samples from
+    fitted = json.loads((tmp_path / "run" / "best" / "checkpoint.json").read_text())["top_p"]
+    assert f"nucleus {fitted:g}: statistics overlap" in out.stdout
 
 
 def test_a_long_epoch_is_validated_every_eighth_of_the_budget():

@@ -104,6 +104,8 @@ class Record:
     negatives: NegativeConfig | None = None
     init: str | None = None  # the Critic it was extended from
     temperature: float | None = None  # fitted on the validation split; None before calibration
+    # A Composer's: the nucleus it samples from unless asked otherwise (judging/nucleus.py).
+    top_p: float | None = None
     # A tuned Composer's.
     tune: TuneConfig | None = None
     base: str | None = None  # the Composer it started from
@@ -167,7 +169,15 @@ class Record:
                     values[name] = DataRecord(**value)
                 elif name == "state":
                     values[name] = TrainState(**value)
-                elif name in ("world", "version", "init", "temperature", "base", "reference"):
+                elif name in (
+                    "world",
+                    "version",
+                    "init",
+                    "temperature",
+                    "top_p",
+                    "base",
+                    "reference",
+                ):
                     values[name] = value
                 elif name in ("reward", "optimizer"):
                     values[name] = dict(value)
@@ -179,6 +189,9 @@ class Record:
         t = record.temperature
         if t is not None and not (isinstance(t, int | float) and 0.0 < t < 1e6):
             raise CheckpointError(f"{where}: temperature {t} is not a positive number")
+        p = record.top_p
+        if p is not None and not (isinstance(p, int | float) and 0.0 < p <= 1.0):
+            raise CheckpointError(f"{where}: top_p {p} is not a fraction in (0, 1]")
         return record
 
 

@@ -18,6 +18,7 @@ style); what was not asked for is fed as training fed a dropped signal.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -59,6 +60,12 @@ class LoadedComposer:
     @property
     def path(self) -> Path:
         return self.record.path or Path()
+
+    def own(self, config: SampleConfig) -> SampleConfig:
+        """``config`` with the nucleus fitted to this Composer on its validation split (see
+        :mod:`tunesmith.judging.nucleus`), where it has one."""
+        top_p = self.record.top_p
+        return config if top_p is None else dataclasses.replace(config, top_p=top_p)
 
     def compose(
         self, config: SampleConfig | None = None, primer: np.ndarray | None = None
@@ -362,9 +369,14 @@ class Rules:
 
 
 def pick(
-    logits: torch.Tensor, mask: torch.Tensor, config: SampleConfig, generator: torch.Generator
+    logits: torch.Tensor,
+    mask: torch.Tensor,
+    config: SampleConfig,
+    generator: torch.Generator,
+    top_p: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One token per row from ``logits`` restricted to ``mask``, with temperature, top-k, top-p."""
+    """One token per row from ``logits`` restricted to ``mask``, with temperature, top-k, top-p
+    (``config.top_p``, or each row its own from ``top_p``, shape (rows,))."""
     logits = logits.float().masked_fill(~mask, -torch.inf)
     if config.temperature == 0:
         return logits.argmax(dim=1)
@@ -373,10 +385,12 @@ def pick(
         kth = logits.topk(config.top_k, dim=1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, -torch.inf)
     probs = torch.softmax(logits, dim=1)
-    if config.top_p < 1.0:
+    keep = config.top_p if top_p is None else top_p[:, None]
+    if top_p is not None or config.top_p < 1.0:
         sorted_p, order = probs.sort(dim=1, descending=True)
-        # drop a token when the ones ranked above it already hold top_p (the first always stays)
-        drop_sorted = (sorted_p.cumsum(dim=1) - sorted_p) >= config.top_p
+        # drop a token when the ones ranked above it already hold top_p (the first always stays;
+        # at 1 none goes, though rounding may take the cumulative sum past 1 early)
+        drop_sorted = ((sorted_p.cumsum(dim=1) - sorted_p) >= keep) & (keep < 1.0)
         drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
         probs = probs.masked_fill(drop, 0.0)
     # Inverse-CDF sampling: one uniform number per row (torch.multinomial draws one per token,
@@ -393,11 +407,13 @@ def sample(
     config: SampleConfig | None = None,
     primer: np.ndarray | None = None,
     progress: Progress | None = None,
+    top_p: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """Sample ``config.n`` pieces in one batch; returns each piece's event tokens (int64, no
-    BOS/EOS/PAD), the primer's tokens first when a primer is given."""
+    BOS/EOS/PAD), the primer's tokens first when a primer is given. ``top_p``: each piece's own
+    nucleus in place of ``config.top_p``, shape (n,)."""
     config = config or SampleConfig()
-    tokens = sample_tokens(model, codec, config, primer, progress)
+    tokens = sample_tokens(model, codec, config, primer, progress, top_p)
     head = np.asarray(primer if primer is not None else [], dtype=np.int64)
     return [np.concatenate([head, row]) for row in event_rows(codec, tokens)]
 
@@ -415,9 +431,11 @@ def sample_tokens(
     config: SampleConfig,
     primer: np.ndarray | None = None,
     progress: Progress | None = None,
+    top_p: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The generated tokens as sampled, ``(n, length)`` on the model's device: each row ends
-    with EOS (if the piece ended) and then PAD. The model is left in the mode it was in."""
+    with EOS (if the piece ended) and then PAD (``top_p`` as in :func:`sample`). The model is
+    left in the mode it was in."""
     progress = progress or Silent()
     device = next(model.parameters()).device
     was_training = model.training
@@ -431,6 +449,10 @@ def sample_tokens(
         )
     plan = requested_controls(config, model.config)
     generator = torch.Generator(device).manual_seed(config.seed)
+    if top_p is not None:
+        top_p = top_p.to(device=device, dtype=torch.float32)
+        if top_p.shape != (n,) or not bool(((top_p > 0) & (top_p <= 1)).all()):
+            raise ConfigError(f"sample: top_p must be {n} fractions in (0, 1]")
     prefix = torch.cat([torch.tensor([codec.bos]), primer_t]).to(device).expand(n, -1)
     rules = Rules(codec, n, device, config)
     rules.replay(prefix[:, 1:])
@@ -457,7 +479,7 @@ def sample_tokens(
     done = torch.zeros(n, dtype=torch.bool, device=device)
     advance = progress.task(f"composing {n} pieces", length)
     for t in range(length):
-        tokens = pick(logits, rules.allowed(left=length - t), config, generator)
+        tokens = pick(logits, rules.allowed(left=length - t), config, generator, top_p)
         tokens = tokens.masked_fill(done, codec.pad)
         out[:, t] = tokens
         rules.update(tokens)
@@ -571,12 +593,14 @@ def compose_files(
     device: str = "auto",
     overwrite: bool = False,
     start_note: str | int | None = None,
+    own_nucleus: bool = False,
 ) -> dict[str, Any]:
     """``compose``: sample pieces with the Composer at ``checkpoint`` and write them to ``out``,
     which must be empty unless ``overwrite`` (then the earlier run is replaced whole). The
     pieces continue the opening ``primer_seconds`` of ``primer``, or open with ``start_note``
-    (a name such as ``C4`` or a MIDI number), if given. Returns the files with their tokens,
-    notes and seconds, the Composer, and the sampling time."""
+    (a name such as ``C4`` or a MIDI number), if given; with ``own_nucleus`` they come from the
+    Composer's fitted nucleus where it has one. Returns the files with their tokens, notes and
+    seconds, the Composer, the nucleus and the sampling time."""
     if not (math.isfinite(primer_seconds) and 0 < primer_seconds <= MAX_PRIMER_SECONDS):
         raise ConfigError(
             f"--primer-seconds must be in (0, {MAX_PRIMER_SECONDS:g}], got {primer_seconds}"
@@ -587,6 +611,8 @@ def compose_files(
     out = Path(out)
     with output_dir(out, overwrite) as tmp:
         composer = load_composer(checkpoint, pick_device(device))
+        if own_nucleus:
+            config = composer.own(config)
         tokens = None
         if primer is not None:
             tokens = encode_primer(primer, composer.codec, primer_seconds)
@@ -611,6 +637,8 @@ def compose_files(
         "composer": str(composer.path),
         "files": files,
         "sampling_seconds": round(seconds, 3),
+        "top_p": config.top_p,
+        "fitted": own_nucleus and composer.record.top_p is not None,
         "precision": pick_precision(config.precision, next(composer.model.parameters()).device),
         "asked": {k: getattr(config, k) for k in ("density", "key", "style") if getattr(config, k)},
         "guidance": config.guidance,

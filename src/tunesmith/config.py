@@ -341,7 +341,11 @@ class SampleConfig(Config):
     )
     temperature: float = setting(1.0, "softmax temperature; 0 = always the likeliest event")
     top_k: int = setting(0, "sample among the k likeliest events; 0 = all")
-    top_p: float = setting(1.0, "nucleus sampling: the probability mass kept")
+    top_p: float = setting(
+        1.0,
+        "nucleus sampling: the probability mass kept (compose, evaluate: by default the nucleus "
+        "fitted to the Composer after training, where it has one)",
+    )
     seed: int = setting(0, "seed, for reproducible pieces")
     max_note_seconds: float = setting(
         0.0, "release every note by this length (say the training pieces' longest); 0 = no bound"
@@ -688,7 +692,9 @@ ADVERSARIAL = Preset(adversarial=AdversarialConfig(), tune=TuneConfig())
 # 0.39 / 0.37 s (real pieces' interquartile range 0.41-0.51: a smaller nucleus ends notes
 # sooner); mean statistics overlap with real pieces, base 0.70 / 0.76 / 0.74 / 0.68, tuned
 # 0.78 / 0.77 / 0.72 / 0.65; distinct event 4-grams over 41 pieces 0.70 / 0.66 / 0.60 / 0.51
-# (real chorales 0.50). The whole distribution: base 0-8%.
+# (real chorales 0.50). The whole distribution: base 0-8%. Since then each Composer fits its own
+# nucleus after training (judging/nucleus.py) and compose and evaluate take that one; 0.8 stays
+# for a Composer without one.
 COMPOSE = Preset(sample=SampleConfig(top_p=0.8))
 EVALUATE = Preset(sample=SampleConfig(n=50, top_p=0.8))
 

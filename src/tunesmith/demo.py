@@ -1,7 +1,8 @@
 """The whole story on one corpus, end to end: prepare, train a Critic, train a Composer, extend
 the Critic with the Composer's own pieces as negatives, tune the Composer with that Critic's
 verdict as its reward, and judge the base and the tuned Composer side by side with a Critic that
-neither was tuned against (the same extension with another seed).
+neither was tuned against (the same extension with another seed), each Composer sampling from
+the nucleus fitted to it on the validation pieces.
 
 Budgets are optimizer steps per stage, so the same command and seed give the same figures however
 busy the machine: ``DEMO`` takes about 16 minutes on a 2-core CPU with bf16 (longer in fp32), and
@@ -36,6 +37,7 @@ from tunesmith.data.prepare import DataSource
 from tunesmith.errors import ConfigError
 from tunesmith.judging.critic_report import write_test_report
 from tunesmith.judging.evaluate import evaluate
+from tunesmith.judging.nucleus import describe, fit_nucleus
 from tunesmith.judging.scoring import load_critic
 from tunesmith.judging.stats import note_length_quantile
 from tunesmith.progress import Progress, rich_progress
@@ -154,6 +156,9 @@ def _stages(
     say(
         f"  Composer: validation NLL {result.state.best:.4f} nats/token ({result.state.step} steps)"
     )
+    nucleus = fit_nucleus(load_composer(result.best, rt.device), cache, progress=progress)
+    summary["composer"]["top_p"] = nucleus["top_p"]
+    say(f"  {describe(nucleus)}")
     times["composer"] = time.perf_counter() - t
 
     def extend(run: str, stage_seed: int) -> None:
@@ -208,6 +213,9 @@ def _stages(
         f"  tuned: {result.state.step} steps, valid reward {best['valid_reward']:.3f}, "
         f"KL {best['valid_kl']:.2f} nats a piece, validation NLL {best['valid_nll']:.4f}"
     )
+    nucleus = fit_nucleus(load_composer(result.best, rt.device), cache, progress=progress)
+    summary["tuned"]["top_p"] = nucleus["top_p"]
+    say(f"  {describe(nucleus)}")
     times["tuned"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -250,7 +258,8 @@ def judge_composers(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The demo's last stage: ``n`` pieces of the base and the tuned Composer in ``out``, each
-    note held at most ``longest`` seconds, judged by the judge beside real and random pieces."""
+    from its own nucleus and each note held at most ``longest`` seconds, judged by the judge
+    beside real and random pieces."""
     assert EVALUATE.sample is not None
     sampling = dataclasses.replace(EVALUATE.sample, n=n, seed=seed, max_note_seconds=longest)
     return evaluate(
@@ -263,6 +272,7 @@ def judge_composers(
         progress=progress,
         # The first Critic's view of the same pieces shows what Composer negatives changed.
         also={"critic without Composer negatives": load_critic(out / "critic" / "best", device)},
+        own_nucleus=True,
     )
 
 

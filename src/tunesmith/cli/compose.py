@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         args.device,
         args.overwrite,
         args.start_note,
+        # The Composer's own nucleus (fitted after training) unless one is asked for.
+        own_nucleus="top_p" not in flags.get("sample", {}),
     )
     if args.json:
         print(json_text(done))
@@ -68,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         asked = ", ".join(f"{k} {v}" for k, v in done["asked"].items())
         print(f"asked for {asked} (guidance {done['guidance']:g})")
     tokens, seconds = sum(r["tokens"] for r in done["files"]), done["sampling_seconds"]
+    nucleus = f"nucleus {done['top_p']:g}" + (
+        " (fitted to this Composer)" if done["fitted"] else ""
+    )
     print(
-        f"wrote {len(done['files'])} pieces to {args.out} from {done['composer']}; "
+        f"wrote {len(done['files'])} pieces to {args.out} from {done['composer']} ({nucleus}); "
         f"{tokens:,} tokens in {seconds:.1f} s ({tokens / max(seconds, 1e-9):,.0f} tokens/s, "
         f"{done['precision']})"
     )

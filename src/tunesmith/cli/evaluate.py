@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         # Unless a length is asked for, pieces are as long as the median real piece.
         match_length="length" not in flags.get("sample", {}),
         overwrite=args.overwrite,
+        # Each Composer's own nucleus (fitted after training) unless one is asked for.
+        own_nucleus="top_p" not in flags.get("sample", {}),
     )
     if args.json:
         print(json_text({k: v for k, v in report.items() if k != "statistics"}))

@@ -21,8 +21,9 @@ def add_parser(verbs) -> None:
         help="the LSTM language model over performance events",
         description="Train the Composer: next-event prediction on windows of the train split, "
         "validated by NLL (nats/token) on whole validation pieces. Keeps the best checkpoint, "
-        "stops early when validation stops improving, and resumes with --resume. Runs under "
-        "torchrun as DDP.",
+        "stops early when validation stops improving, and resumes with --resume. Afterwards it "
+        "fits the nucleus that compose and evaluate sample from: the one whose pieces' "
+        "statistics come nearest the validation pieces'. Runs under torchrun as DDP.",
     )
     add_preset_args(c, COMPOSER, "composer")
     c.set_defaults(run=run_composer)
@@ -53,10 +54,10 @@ def add_preset_args(p: argparse.ArgumentParser, preset: Preset, kind: str) -> No
 
 
 def run_composer(args: argparse.Namespace) -> int:
-    from tunesmith.training.run import train_model
+    from tunesmith.judging.nucleus import train_composer
 
     tables = option_tables(COMPOSER, args)
-    result, _, _ = train_model(
+    result, _ = train_composer(
         COMPOSER, args.out, tables, data_source(args, tables[0]), args.resume
     )
     return 130 if result.stop == "interrupted" else 0

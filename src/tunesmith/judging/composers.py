@@ -29,6 +29,7 @@ from tunesmith.data.windows import piece_sequences
 from tunesmith.judging.copying import TrainingRuns, copy_flag, copying, summary
 from tunesmith.judging.diversity import diversity
 from tunesmith.judging.scoring import LoadedCritic, load_critic
+from tunesmith.judging.stats import mean_overlap
 from tunesmith.models.composer import sequence_nll
 
 NLL_SLACK = 0.05  # a tuned Composer may lose 5% of the base's likelihood of real music
@@ -45,6 +46,7 @@ class Judged:
     tokens: list[np.ndarray]
     scores: np.ndarray  # the judge's score of each piece
     notes: list
+    top_p: float  # the nucleus they were sampled from
 
 
 def composer_entry(
@@ -63,7 +65,7 @@ def composer_entry(
         "called_real": float(np.mean(judged.scores > 0.5)),
         "valid_nll": nll / count,
         **diversity(judged.tokens, judged.notes),
-        "mean_overlap": float(np.mean([c["overlap"] for c in known.values()])) if known else None,
+        "mean_overlap": mean_overlap(comparison),
         "farthest": [
             {
                 "statistic": k,
@@ -74,6 +76,7 @@ def composer_entry(
             for k in farthest
         ],
         "copying": summary(copying(training, judged.notes)),
+        "top_p": judged.top_p,
         "tuned_against": judged.composer.record.tuned_against,
         "flags": [],
     }

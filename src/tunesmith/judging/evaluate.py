@@ -23,6 +23,7 @@ from tunesmith.data.negatives import random_piece
 from tunesmith.errors import ConfigError
 from tunesmith.judging.composers import Judged, composer_entry, flag
 from tunesmith.judging.copying import TrainingRuns, copying, summary
+from tunesmith.judging.excerpts import judged_pieces
 from tunesmith.judging.requested import requested_report
 from tunesmith.judging.scoring import LoadedCritic, load_critic
 from tunesmith.judging.stats import STATISTICS, compare_sets, set_statistics
@@ -48,11 +49,12 @@ def score_summary(scores: np.ndarray) -> dict[str, Any]:
 
 
 def real_pieces(cache: TokenCache, n: int, seed: int) -> tuple[list[str], list[np.ndarray]]:
-    """Up to ``n`` pieces of the test split (all of them if it holds fewer), chosen by ``seed``."""
-    pieces = cache.split("test")
+    """Up to ``n`` pieces of the test split (all of them if it holds fewer), chosen by ``seed``;
+    performances as excerpts (:mod:`tunesmith.judging.excerpts`)."""
+    pieces = judged_pieces(cache, cache.split("test"))
     order = np.random.default_rng(seed).permutation(len(pieces))[:n]
     chosen = [pieces[i] for i in sorted(order)]
-    return [p.id for p in chosen], [cache.piece_tokens(p).astype(np.int64) for p in chosen]
+    return [piece_id for piece_id, _ in chosen], [tokens for _, tokens in chosen]
 
 
 def compose_best_of(
@@ -61,11 +63,15 @@ def compose_best_of(
     config: SampleConfig,
     best_of: int,
     progress: Progress,
+    own_nucleus: bool = False,
 ) -> tuple[list[np.ndarray], dict[str, Any] | None, LoadedComposer]:
-    """``config.n`` pieces in one batched pass; with ``best_of`` K > 1, K candidates each, of
-    which the Critic keeps the highest scored. Also returns the figures before and after the
-    choice (None without one) and the loaded Composer."""
+    """``config.n`` pieces in one batched pass (with ``own_nucleus``, from the Composer's fitted
+    nucleus where it has one); with ``best_of`` K > 1, K candidates each, of which the Critic
+    keeps the highest scored. Also returns the figures before and after the choice (None
+    without one) and the loaded Composer."""
     composer = load_composer(composer_path, critic.device, codec=critic.codec.config)
+    if own_nucleus:
+        config = composer.own(config)
     n = config.n
     batch = SampleConfig(**{**config.to_dict(), "n": n * best_of})
     pieces = sample(composer.model, composer.codec, batch, progress=progress)
@@ -97,6 +103,7 @@ def evaluate(
     progress: Progress | None = None,
     match_length: bool = True,
     also: dict[str, LoadedCritic] | None = None,
+    own_nucleus: bool = False,
 ) -> dict[str, Any]:
     """Compose, judge and compare; write MIDI and ``report.json`` to ``out`` and return the
     report (:func:`tunesmith.report.html.write_html` draws the page from it).
@@ -106,6 +113,8 @@ def evaluate(
     With ``match_length`` the pieces are composed as long (in tokens) as the median real test
     piece, instead of ``config.length``, so statistics that grow with length compare like with
     like. Critics in ``also`` score the same three sets too (``also_judged`` in the report).
+    With ``own_nucleus`` each Composer samples from its fitted nucleus where it has one, in
+    place of ``config.top_p`` (``top_p`` of each in ``composers``).
     """
     if not 1 <= best_of <= 64:
         raise ConfigError(f"--best-of must be in [1, 64], got {best_of}")
@@ -127,7 +136,9 @@ def evaluate(
         )
     composers = composer if isinstance(composer, list) else [("composer", composer)]
     first_label, first_path = composers[0]
-    composed, best, first_composer = compose_best_of(critic, first_path, config, best_of, progress)
+    composed, best, first_composer = compose_best_of(
+        critic, first_path, config, best_of, progress, own_nucleus
+    )
     rng = np.random.default_rng(config.seed)
     random = [random_piece(rng, codec, len(t)) for t in real]
     pieces = {"composed": composed, "real": real, "random": random}
@@ -147,21 +158,28 @@ def evaluate(
         notes[name] = _decode(codec, pieces[name])
     stats = {name: set_statistics(notes[name]) for name in SETS}
     comparison = {name: compare_sets(stats["real"], stats[name]) for name in ("composed", "random")}
+
+    def nucleus(composer: LoadedComposer) -> float:
+        return (composer.own(config) if own_nucleus else config).top_p
+
     first = Judged(
         first_label,
         first_composer,
         composed,
         np.array(sets["composed"]["scores"]),
         notes["composed"],
+        nucleus(first_composer),
     )
+
     training = TrainingRuns.of(cache)
     real_copying = summary(copying(training, notes["real"]))
     entries = [composer_entry(first, cache, comparison["composed"], training)]
     judged = [first]
     for label, path in composers[1:]:
-        tokens, _, loaded = compose_best_of(critic, path, config, best_of, progress)
+        tokens, _, loaded = compose_best_of(critic, path, config, best_of, progress, own_nucleus)
         write_pieces(tokens, codec, out / f"composed_{_safe_stem(label)}")
-        other = Judged(label, loaded, tokens, critic.piece_scores(tokens), _decode(codec, tokens))
+        scores = critic.piece_scores(tokens)
+        other = Judged(label, loaded, tokens, scores, _decode(codec, tokens), nucleus(loaded))
         judged.append(other)
         other_stats = set_statistics(other.notes)
         comparison_other = compare_sets(stats["real"], other_stats)
@@ -189,6 +207,7 @@ def evaluate(
         "settings": {
             **config.to_dict(),
             "best_of": best_of,
+            "own_nucleus": own_nucleus,
             # what precision "auto" became on this machine: figures compare within one kind
             "sampling_precision": pick_precision(
                 config.precision, next(first_composer.model.parameters()).device

@@ -274,6 +274,13 @@ def kl_divergence(a: np.ndarray, b: np.ndarray) -> float:
     return max(float((p * np.log(p / q)).sum()), 0.0)
 
 
+def mean_overlap(comparison: dict[str, dict[str, float]]) -> float | None:
+    """The mean overlap area of a :func:`compare_sets` result over the statistics defined for
+    both sets (None if none is)."""
+    known = [c["overlap"] for c in comparison.values() if c["overlap"] == c["overlap"]]
+    return float(np.mean(known)) if known else None
+
+
 def compare_sets(
     reference: dict[str, np.ndarray], other: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:

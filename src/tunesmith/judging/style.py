@@ -17,20 +17,8 @@ import torch
 
 from tunesmith.data.cache import TokenCache
 from tunesmith.data.notes import Notes
+from tunesmith.judging.excerpts import excerpts
 from tunesmith.judging.stats import piece_statistics
-
-
-def excerpts(notes: Notes, seconds: float) -> list[Notes]:
-    """``notes`` cut by onset into excerpts of ``seconds`` (each from 0 s), or whole if short;
-    excerpts of fewer than 8 notes are dropped."""
-    if notes.duration < 2 * seconds:
-        return [notes]
-    part = ((notes.start - notes.start.min()) // seconds).astype(np.int64)
-    out = []
-    for k in np.unique(part):
-        take = notes.take(np.flatnonzero(part == k))
-        out.append(take.shifted(-float(take.start.min())))
-    return [e for e in out if len(e) >= 8]
 
 
 def labelled_excerpts(

@@ -106,6 +106,15 @@ def print_verdict(report: dict, out: Path) -> None:
             f"{s['called_real']:.0%}",
         )
     console.print(table)
+    composers = report.get("composers") or []
+    if composers and composers[0].get("top_p") is not None:
+        fitted = report["settings"].get("own_nucleus")
+        console.print(
+            "composed from the nucleus "
+            + ", ".join(f"{c['top_p']:g}" for c in composers)
+            + (" (each Composer's own, where fitted)" if fitted else ""),
+            highlight=False,
+        )
     best = report.get("best_of")
     if best:
         console.print(
@@ -138,7 +147,6 @@ def print_verdict(report: dict, out: Path) -> None:
         )
     for line in requested_lines(report):
         console.print(f"asked for {line}", highlight=False)
-    composers = report.get("composers") or []
     if len(composers) > 1:
         print_composers(console, composers, labels)
     elif composers:

@@ -131,6 +131,7 @@ def evaluate_to_page(
     device: str = "auto",
     match_length: bool = True,
     overwrite: bool = False,
+    own_nucleus: bool = False,
 ) -> dict[str, Any]:
     """``evaluate``: compose, judge and compare (:func:`tunesmith.judging.evaluate.evaluate`,
     with progress bars), then draw the page from the report, all into ``out``, which must be
@@ -145,6 +146,7 @@ def evaluate_to_page(
             device=str(pick_device(device)),
             progress=progress,
             match_length=match_length,
+            own_nucleus=own_nucleus,
         )
     write_html(out, report)  # once published: the page names the folder where it lives
     return report

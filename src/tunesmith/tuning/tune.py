@@ -42,6 +42,7 @@ from tunesmith.compose import (
 from tunesmith.config import TUNE, VALID_TOKENS, SampleConfig, Tables, TuneConfig
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.windows import piece_sequences
+from tunesmith.judging.nucleus import describe, fit_nucleus
 from tunesmith.judging.scoring import load_critic
 from tunesmith.judging.stats import stuck_notes
 from tunesmith.models.composer import Composer, sequence_nll
@@ -224,6 +225,9 @@ def tune_composer(
         bars = rich_progress(transient=True) if rt.main else contextlib.nullcontext(None)
         with bars as progress:
             result = train(task, settings.train, out, rt, resume, progress, echo=say)
+            if rt.main and cache is not None and result.stop != "interrupted":
+                tuned = load_composer(result.best, rt.device)
+                say(describe(fit_nucleus(tuned, cache, progress=progress)))
     s = result.state
     say(
         f"stopped: {result.stop} after {s.step} steps ({s.elapsed / 60:.1f} min); "
