@@ -68,13 +68,13 @@ def test_the_demo_runs_every_stage_and_says_where_the_report_is(demo):
     assert report["composers"][1]["tuned_against"] == str(out / "critic-composer" / "best")
     assert not any("not held out" in f for c in report["composers"] for f in c["flags"])
     assert set(report["copying"]) == {"composed", "real"}
-    # Each Composer composed from the nucleus fitted to it, which its checkpoint holds.
+    # Both composed from the nucleus fitted to the base, which each checkpoint holds.
     assert report["settings"]["own_nucleus"]
+    fitted = json.loads((out / "composer" / "nucleus.json").read_text())["top_p"]
+    assert f"nucleus {fitted:g}: statistics overlap" in stdout
     for entry, run in zip(report["composers"], ("composer", "tuned")):
-        fitted = json.loads((out / run / "nucleus.json").read_text())["top_p"]
         record = json.loads((out / run / "best" / "checkpoint.json").read_text())
         assert entry["top_p"] == record["top_p"] == fitted == summary[run]["top_p"]
-        assert f"nucleus {fitted:g}: statistics overlap" in stdout
 
 
 def test_the_report_agrees_with_its_files(demo):
@@ -214,7 +214,8 @@ def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp
     )
     assert tuned_meta["reward"]["critic"] == r["critic"]
     assert tuned_meta["reference"] == str(out / "composer" / "best")
-    assert tuned_meta["top_p"] == r["top_p"]  # the round's Composer has its own nucleus
+    base = json.loads((out / "composer" / "best" / "checkpoint.json").read_text())
+    assert tuned_meta["top_p"] == base["top_p"]  # it composes from the original's nucleus
     again = tunesmith(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "done before, skipped" in again.stdout
@@ -228,7 +229,7 @@ def test_an_adversarial_round_runs_end_to_end_and_is_skipped_when_done(demo, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     composers = json.loads(result.stdout)["composers"]
     assert [c["label"] for c in composers] == ["base", "round1"]
-    assert composers[1]["top_p"] == r["top_p"]
+    assert composers[1]["top_p"] == composers[0]["top_p"]
     for c in composers:
         assert 0 <= c["mean"] <= 1
         assert 0 < c["distinct_4grams"] <= 1
@@ -300,8 +301,9 @@ def test_tune_from_the_cli_writes_a_composer_that_composes(demo, tmp_path):
     steps = [r for r in records if r["event"] == "step"]
     assert steps
     assert all({"reward", "kl"} <= set(r) for r in steps)
-    fitted = json.loads((tmp_path / "tuned" / "best" / "checkpoint.json").read_text())["top_p"]
-    assert f"nucleus {fitted:g}: statistics overlap" in result.stdout
+    tuned = json.loads((tmp_path / "tuned" / "best" / "checkpoint.json").read_text())
+    base = json.loads((out / "composer" / "best" / "checkpoint.json").read_text())
+    assert tuned["top_p"] == base["top_p"] is not None
     sample = ["--n", "2", "--length", "40", "--out", tmp_path / "c"]
     composed = tunesmith("compose", "--checkpoint", tmp_path / "tuned", *sample)
     assert composed.returncode == 0, composed.stderr

@@ -104,7 +104,8 @@ class Record:
     negatives: NegativeConfig | None = None
     init: str | None = None  # the Critic it was extended from
     temperature: float | None = None  # fitted on the validation split; None before calibration
-    # A Composer's: the nucleus it samples from unless asked otherwise (judging/nucleus.py).
+    # A Composer's: the nucleus it samples from unless asked otherwise (judging/nucleus.py; a
+    # tuned Composer keeps its base's).
     top_p: float | None = None
     # A tuned Composer's.
     tune: TuneConfig | None = None

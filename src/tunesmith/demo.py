@@ -1,8 +1,8 @@
 """The whole story on one corpus, end to end: prepare, train a Critic, train a Composer, extend
 the Critic with the Composer's own pieces as negatives, tune the Composer with that Critic's
 verdict as its reward, and judge the base and the tuned Composer side by side with a Critic that
-neither was tuned against (the same extension with another seed), each Composer sampling from
-the nucleus fitted to it on the validation pieces.
+neither was tuned against (the same extension with another seed), both sampling from the
+nucleus fitted to the base Composer on the validation pieces.
 
 Budgets are optimizer steps per stage, so the same command and seed give the same figures however
 busy the machine: ``DEMO`` takes about 16 minutes on a 2-core CPU with bf16 (longer in fp32), and
@@ -213,9 +213,7 @@ def _stages(
         f"  tuned: {result.state.step} steps, valid reward {best['valid_reward']:.3f}, "
         f"KL {best['valid_kl']:.2f} nats a piece, validation NLL {best['valid_nll']:.4f}"
     )
-    nucleus = fit_nucleus(load_composer(result.best, rt.device), cache, progress=progress)
-    summary["tuned"]["top_p"] = nucleus["top_p"]
-    say(f"  {describe(nucleus)}")
+    summary["tuned"]["top_p"] = summary["composer"]["top_p"]  # the base's (tuning/tune.py)
     times["tuned"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -258,7 +256,8 @@ def judge_composers(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The demo's last stage: ``n`` pieces of the base and the tuned Composer in ``out``, each
-    from its own nucleus and each note held at most ``longest`` seconds, judged by the judge
+    from its own nucleus (the tuned one's is the base's) and each note held at most ``longest``
+    seconds, judged by the judge
     beside real and random pieces."""
     assert EVALUATE.sample is not None
     sampling = dataclasses.replace(EVALUATE.sample, n=n, seed=seed, max_note_seconds=longest)

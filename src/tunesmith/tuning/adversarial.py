@@ -34,7 +34,6 @@ from tunesmith.config import (
 )
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.judging.critic_report import write_test_report
-from tunesmith.judging.nucleus import fit_nucleus
 from tunesmith.judging.scoring import load_critic
 from tunesmith.progress import Progress, Silent, rich_progress
 from tunesmith.runtime import Runtime, runtime
@@ -120,8 +119,6 @@ def adversarial(
                 "composer_valid_nll": best.get("valid_nll"),
             }
             if rt.main:
-                tuned = load_composer(result.best, rt.device)
-                record["top_p"] = fit_nucleus(tuned, cache, progress=progress)["top_p"]
                 atomic_write_json(here / ROUND, record)
             say(
                 f"round {r}: Critic tells real from the round's composed pieces with accuracy "

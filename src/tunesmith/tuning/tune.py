@@ -42,7 +42,6 @@ from tunesmith.compose import (
 from tunesmith.config import TUNE, VALID_TOKENS, SampleConfig, Tables, TuneConfig
 from tunesmith.data.cache import TokenCache, cache_of
 from tunesmith.data.windows import piece_sequences
-from tunesmith.judging.nucleus import describe, fit_nucleus
 from tunesmith.judging.scoring import load_critic
 from tunesmith.judging.stats import stuck_notes
 from tunesmith.models.composer import Composer, sequence_nll
@@ -101,6 +100,10 @@ class TuneTask:
         self.seed = seed
         reference = reference or base
         self.base_path, self.reference_path = str(base.path), str(reference.path)
+        # It composes from the nucleus of the Composer it was tuned from: fitted again, the whole
+        # distribution overlapped real chorales best, where the held-out judge took 25% of its
+        # pieces for real against 52% from the base's 0.8 (demo, seed 0).
+        self.top_p = base.record.top_p
         self.cache = cache
         self.reference = reference.model.eval().requires_grad_(False)
         # Dropout off: the pieces are sampled and scored by the very same distribution.
@@ -181,6 +184,7 @@ class TuneTask:
             "base": self.base_path,
             "reference": self.reference_path,
             "reward": self.reward_meta,
+            "top_p": self.top_p,
             "data": self.cache.record() if self.cache is not None else None,
         }
 
@@ -225,9 +229,6 @@ def tune_composer(
         bars = rich_progress(transient=True) if rt.main else contextlib.nullcontext(None)
         with bars as progress:
             result = train(task, settings.train, out, rt, resume, progress, echo=say)
-            if rt.main and cache is not None and result.stop != "interrupted":
-                tuned = load_composer(result.best, rt.device)
-                say(describe(fit_nucleus(tuned, cache, progress=progress)))
     s = result.state
     say(
         f"stopped: {result.stop} after {s.step} steps ({s.elapsed / 60:.1f} min); "
