@@ -257,8 +257,7 @@ def judge_composers(
 ) -> dict[str, Any]:
     """The demo's last stage: ``n`` pieces of the base and the tuned Composer in ``out``, each
     from its own nucleus (the tuned one's is the base's) and each note held at most ``longest``
-    seconds, judged by the judge
-    beside real and random pieces."""
+    seconds, judged by the judge beside real and random pieces."""
     assert EVALUATE.sample is not None
     sampling = dataclasses.replace(EVALUATE.sample, n=n, seed=seed, max_note_seconds=longest)
     return evaluate(

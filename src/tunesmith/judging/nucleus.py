@@ -1,7 +1,7 @@
 """Each Composer's own nucleus, fitted on its validation split.
 
 How much of the distribution to sample from is a property of the Composer and its music, not a
-constant. On the chorales the nucleus of 0.8 puts composed statistics nearest real ones; on piano
+constant. On the chorales nuclei of 0.7-0.85 put composed statistics nearest real ones; on piano
 performances 0.8 writes thin staccato and the whole distribution writes walls of held notes, the
 real range lying between 0.9 and 0.95 (README, "The representation"). So after training, the
 Composer writes pieces at each nucleus of :data:`CANDIDATES` and keeps the one whose pieces'
@@ -11,7 +11,8 @@ long performances each counts as many excerpts of :data:`EXCERPT_SECONDS`, and c
 are as long as the median real piece or excerpt, so the two are compared at one length.
 
 The fit is stored in the checkpoint (``top_p``) and ``nucleus.json`` beside it; ``compose``,
-``evaluate`` and the demo sample from it unless a ``--top-p`` is given. The critic's verdict is
+``evaluate`` and the demo sample from it unless a ``--top-p`` is given, and a Composer tuned from
+this one keeps it (:mod:`tunesmith.tuning.tune`). The critic's verdict is
 not used: a nucleus chosen by the judge would pass what the judge likes, and the judge prefers
 plain, in-key pieces to the variety real music has (README, "Set up and run").
 """
