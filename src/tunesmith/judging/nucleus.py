@@ -74,16 +74,16 @@ def fit_nucleus(
     real = set_statistics(pieces)
     # as long as the median real piece: statistics such as pitch range grow with length
     seconds = round(float(np.median([n.duration for n in pieces])), 2)
+    # All candidates in one batch, each piece with its own nucleus: one pass, not nine.
+    nuclei = np.repeat(CANDIDATES, PIECES)
     config = dataclasses.replace(
         base,
+        n=len(nuclei),
         seconds=seconds,
         # ample tokens for the densest music: the seconds end each piece first
         length=round(seconds / cache.codec.config.time_step * 1.5),
         min_seconds=0.0,
     )
-    # All candidates in one batch, each piece with its own nucleus: one pass, not nine.
-    nuclei = np.repeat(CANDIDATES, PIECES)
-    config = dataclasses.replace(config, n=len(nuclei))
     composed = sample(
         composer.model, composer.codec, config, progress=progress, top_p=torch.tensor(nuclei)
     )
